@@ -1,0 +1,53 @@
+# babybias: `make demo` (first run), `make test` (what CI runs), `make bench`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Offline data mirror: ../shared/data when it exists (this environment); otherwise public downloads.
+MIRROR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
+ifneq ($(MIRROR),)
+export BABYBIAS_DATA_MIRROR := $(MIRROR)
+endif
+# On a machine without an NVIDIA GPU install the CPU build of torch first, so pyproject's torch range is
+# already satisfied and pip never pulls multi-GB CUDA wheels. With a GPU, pip picks a CUDA build.
+HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+TORCH_SPEC ?= $(if $(HAS_GPU),torch>=2.4,torch==2.13.0)
+# Extra pip flags for torch, e.g. TORCH_PIP_ARGS="--index-url <your CPU wheel index>" on other CPU machines.
+TORCH_PIP_ARGS ?=
+export WANDB_MODE ?= offline
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup data demo test test-fast bench clean-runs help
+
+help:
+	@echo "make demo | make test | make bench | make setup | make data"
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+data: setup
+	$(BIN)/babybias data prepare
+
+demo: setup
+	$(BIN)/babybias data prepare datasets=[nltk_brown,nltk_movie_reviews,nltk_state_union,nltk_inaugural,bias_attribute_words,debiaswe_word_lists,winobias]
+	$(BIN)/babybias pretrain experiment=demo name=demo
+
+test: setup
+	WANDB_MODE=disabled $(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+test-fast: setup
+	WANDB_MODE=disabled $(BIN)/python -m pytest -q -m "not slow and not root" tests
+
+bench: setup
+	$(BIN)/python benchmarks/pretrain_throughput.py
+	$(BIN)/python benchmarks/scoring_speed.py
+	$(BIN)/python benchmarks/fairsisa_speed.py
+
+clean-runs:
+	rm -rf runs outputs multirun

@@ -1,0 +1,32 @@
+"""Regenerate src/babybias/data/checksums.json from a verified copy of the data sets.
+
+    python scripts/make_checksums.py ../shared/data
+
+Records the sha256 of every data file (README files excluded) of each registered data set.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from babybias.data.registry import DATASETS
+from babybias.runs import file_sha256
+
+
+def main(mirror: str) -> None:
+    root = Path(mirror)
+    out = {}
+    for name in DATASETS:
+        folder = root / name
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("README"))
+        out[name] = {str(p.relative_to(folder)): file_sha256(p) for p in files}
+        print(f"{name}: {len(files)} files")
+    target = Path(__file__).resolve().parents[1] / "src" / "babybias" / "data" / "checksums.json"
+    target.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")

@@ -1,0 +1,103 @@
+"""PNG plots of learning dynamics and of run-vs-run comparisons (matplotlib, Agg backend; no computing here)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+# The headline metric(s) of each benchmark; other metrics stay in the tables.
+HEADLINE = {
+    "crows_pairs": ["metric_score"],
+    "stereoset": ["lms", "ss", "icat"],
+    "seat": ["gender_mean_abs_effect_size", "effect_size"],
+    "blimp": ["accuracy"],
+    "pppl": ["pppl"],
+}
+IDEAL = {("crows_pairs", "metric_score"): 50.0, ("stereoset", "ss"): 50.0, ("stereoset", "lms"): 100.0,
+         ("stereoset", "icat"): 100.0, ("seat", "gender_mean_abs_effect_size"): 0.0}
+MAX_CATEGORY_LINES = 12
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def headline_metrics(benchmark: str) -> list[str]:
+    """Headline metrics of a benchmark variant (`crows_pairs-modified` -> crows_pairs')."""
+    return HEADLINE.get(benchmark.split("-")[0], [])
+
+
+def _x(table):
+    if table["tokens_seen"].notna().all():
+        return "tokens_seen", "tokens seen"
+    return "step", "step"
+
+
+def plot_dynamics(table, folder: Path) -> list[Path]:
+    """One PNG per (benchmark variant, headline metric): overall (thick) and per category (thin) vs training."""
+    plt = _plt()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    x, xlabel = _x(table)
+    for benchmark in sorted(table["benchmark"].unique()):
+        part = table[table["benchmark"] == benchmark]
+        for metric in headline_metrics(benchmark):
+            rows = part[part["metric"] == metric]
+            if rows.empty:
+                continue
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            categories = sorted(set(rows["category"]) - {"overall"})
+            for category in categories[:MAX_CATEGORY_LINES]:
+                cat = rows[rows["category"] == category].sort_values(x)
+                ax.plot(cat[x], cat["value"], marker=".", lw=1, alpha=0.6, label=category)
+            overall = rows[rows["category"] == "overall"].sort_values(x)
+            if not overall.empty:
+                ax.plot(overall[x], overall["value"], marker="o", lw=2.5, color="black", label="overall")
+            if (benchmark.split("-")[0], metric) in IDEAL:
+                ax.axhline(IDEAL[benchmark.split("-")[0], metric], ls="--", color="grey", lw=1)
+            ax.set(xlabel=xlabel, ylabel=metric, title=f"{benchmark}: {metric} over training")
+            ax.legend(fontsize=7, ncol=2)
+            paths.append(_save(plt, fig, folder, benchmark, metric))
+    return paths
+
+
+def plot_comparison(aligned, correlations, folder: Path, name_a: str, name_b: str) -> list[Path]:
+    """Per overall headline metric: both trajectories vs fraction of training, and the a-vs-b scatter."""
+    plt = _plt()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for (benchmark, category, metric), group in aligned.groupby(["benchmark", "category", "metric"], sort=True):
+        if category != "overall" or metric not in headline_metrics(benchmark):
+            continue
+        group = group.sort_values("fraction")
+        stats = correlations[(correlations["benchmark"] == benchmark) & (correlations["category"] == category)
+                             & (correlations["metric"] == metric)]
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+        left.plot(group["fraction"], group["value_a"], marker="o", label=name_a)
+        left.plot(group["fraction"], group["value_b"], marker="s", label=f"{name_b} (interpolated)")
+        left.set(xlabel="fraction of training", ylabel=metric, title=f"{benchmark}: {metric}")
+        left.legend(fontsize=8)
+        right.scatter(group["value_a"], group["value_b"])
+        title = "" if stats.empty else (f"Pearson r={stats['pearson_r'].iloc[0]:.3f} "
+                                        f"Spearman rho={stats['spearman_rho'].iloc[0]:.3f}")
+        right.set(xlabel=name_a, ylabel=name_b, title=title)
+        paths.append(_save(plt, fig, folder, benchmark, metric))
+    return paths
+
+
+def _save(plt, fig, folder: Path, benchmark: str, metric: str) -> Path:
+    """Write one figure as <folder>/<benchmark>__<metric>.png and close it."""
+    fig.tight_layout()
+    path = folder / f"{_safe(benchmark)}__{_safe(metric)}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

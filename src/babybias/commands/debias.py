@@ -1,0 +1,45 @@
+"""`babybias debias fit debias=<inlp|sentence_debias|self_debias> run=<run|name> [checkpoint=<dir>] [name=<run>]`
+
+Fits a post-model debiasing method on a trained encoder and writes the artifact beside the model's run,
+`runs/<run>/debias/<method>/<checkpoint>/` (artifact.json, arrays.npz, sentences.jsonl, config.yaml,
+meta.json, DONE). `babybias evaluate run=<name> debias=<method>` finds and applies it (and fits it there
+when it is missing, with the same code).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from babybias.configs.debias import DebiasCommandConfig
+from babybias.errors import ConfigError
+from babybias.runs import git_commit, package_versions, resolve_seed, to_jsonable
+
+
+def run(cfg: DebiasCommandConfig):
+    """Fit and save; returns the `DebiasArtifact` (the existing one when already fitted and not `force`)."""
+    from omegaconf import OmegaConf
+
+    from babybias.debias.apply import artifact_root_of, fit_and_save, model_fingerprint, resolve_model
+    from babybias.debias.artifacts import DebiasArtifact, default_artifact_dir
+    from babybias.scoring import ScoringEngine
+
+    if not cfg.debias.is_post_model:
+        raise ConfigError(f"`babybias debias fit` fits post-model methods; debias={cfg.debias.method} is not one",
+                          fix="use debias=inlp|sentence_debias|self_debias (cda/dropout are `babybias pretrain debias=...`)")
+    cfg.seed = resolve_seed(cfg.seed)
+    model_dir = resolve_model(cfg.checkpoint or cfg.run or cfg.name, cfg.paths.runs)
+    folder = Path(cfg.debias.artifact) if cfg.debias.artifact else default_artifact_dir(
+        artifact_root_of(model_dir), cfg.debias.method, model_dir)
+    if (folder / "DONE").exists() and not cfg.force:
+        print(f"{folder} is already fitted; skipping (force=true refits)")
+        return DebiasArtifact.load(folder)
+    engine = ScoringEngine.from_checkpoint(model_dir, cfg.impl, progress=True)
+    config_text = OmegaConf.to_yaml(OmegaConf.create(to_jsonable(cfg)))
+    meta = {"git_commit": git_commit(), "packages": package_versions(), "device": str(engine.model.device),
+            "inputs": {"model": model_fingerprint(model_dir)}}
+    artifact = fit_and_save(cfg.debias, engine, model_dir, folder, data_cfg=cfg.data, seed=cfg.seed,
+                            corpus_file=cfg.corpus_file,
+                            extra_files={"config.yaml": config_text, "meta.json": json.dumps(to_jsonable(meta), indent=2)})
+    print(f"{cfg.debias.method} artifact: {folder.resolve()}  {json.dumps(artifact.describe(), default=str)}")
+    return artifact

@@ -1,0 +1,232 @@
+"""`babybias evaluate run=<run | name> [checkpoint=<dir>] [checkpoints=final|all|[steps]] eval=[...]`
+
+For each selected checkpoint and benchmark, writes (atomically, the JSON last, so it marks completion)
+
+    <run>/eval/<checkpoint>/<variant>.examples.jsonl   one line per example (pair, test, text...)
+    <run>/eval/<checkpoint>/<variant>.json             summary, per-category, options, checkpoint, timing
+
+where `<variant>` is the benchmark name plus its result-changing options when they are not the defaults
+(`crows_pairs-modified`, `blimp-limit200`, `seat-cls-all`), so variants sit side by side. A variant whose
+JSON exists with the same options is skipped unless `force=true`. `<run>/eval/<checkpoint>/config.yaml`
+records the last evaluate config. With `checkpoints=all` (or several checkpoints), the tidy table
+`<run>/eval/dynamics.csv|.parquet` and `<run>/eval/plots/*.png` are (re)written from the result files of
+the requested variants.
+
+Every model forward goes through `babybias.scoring.ScoringEngine`; metrics are the pure functions of
+`babybias.metrics`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from babybias.analysis.dynamics import Checkpoint, dynamics_table, select_checkpoints, write_table
+from babybias.configs.evaluate import EvaluateConfig
+from babybias.data import store
+from babybias.errors import BabybiasError, ConfigError
+from babybias.runs import RunDir, atomic_path, atomic_write_json, git_commit, to_jsonable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Variant:
+    benchmark: str
+    stem: str
+    """File stem: the benchmark name plus its non-default naming options."""
+    options: dict
+    """Every setting that changes the numbers (recorded; a stored result is reused only when they match)."""
+
+
+def _suffix(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "tests" + hashlib.sha256(",".join(map(str, value)).encode()).hexdigest()[:6]
+    return str(value)
+
+
+def variant(benchmark: str, cfg: EvaluateConfig) -> Variant:
+    """Options and file stem of one benchmark under `cfg` (naming options first, then the others)."""
+    c = cfg
+    naming: dict[str, tuple[Any, Any]]  # option -> (value, default)
+    extra: dict[str, Any] = {}
+    if benchmark == "crows_pairs":
+        naming = {"scoring": (c.crows_pairs.scoring, "shared")}
+    elif benchmark == "stereoset":
+        naming = {"aggregate": (c.stereoset.aggregate, "mean_prob"), "word_rule": (c.stereoset.word_rule, "official"),
+                  "subtoken_rule": (c.stereoset.subtoken_rule, "official")}
+    elif benchmark == "seat":
+        tests = list(c.seat.tests) if not isinstance(c.seat.tests, str) else c.seat.tests
+        naming = {"pooling": (c.seat.pooling, "mean"), "tests": (tests, "gender")}
+        extra = {"permutation_samples": c.seat.permutation_samples, "seed": c.seat.seed}
+    elif benchmark == "blimp":
+        limit = c.blimp.limit
+        naming = {"limit": (f"limit{limit}" if limit else None, None)}
+    elif benchmark == "pppl":
+        naming = {}
+        extra = {"path": c.pppl.path, "max_texts": c.pppl.max_texts}
+    else:
+        raise ConfigError(f"unknown benchmark {benchmark!r}", fix="see `babybias evaluate --cfg job`")
+    if c.debias.method != "none":  # a debiased model is its own variant: crows_pairs-inlp.json beside crows_pairs.json
+        naming["debias"] = (c.debias.method, "none")
+        extra["debias"] = to_jsonable(c.debias)
+    parts = [_suffix(v) for v, default in naming.values() if v != default]
+    options = {k: v for k, (v, _) in naming.items()} | extra
+    return Variant(benchmark, "-".join([benchmark, *parts]), options)
+
+
+# ---------------------------------------------------------------- benchmark runners (engine -> MetricResult)
+def _crows_pairs(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
+    from babybias.metrics import crows_pairs
+
+    pairs = crows_pairs.load_crows_pairs(store.require("crows_pairs", cfg.data) / "crows_pairs_anonymized.csv")
+    scores = engine.score(crows_pairs.requests_for(pairs), desc="crows_pairs")
+    return crows_pairs.compute(pairs, scores, scoring=cfg.crows_pairs.scoring)
+
+
+def _stereoset(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
+    from babybias.metrics import stereoset
+
+    path = store.require("stereoset", cfg.data) / "stereoset_dev_flat.jsonl"
+    examples = stereoset.load_stereoset(path, word_rule=cfg.stereoset.word_rule)
+    rule = cfg.stereoset.subtoken_rule
+    scores = engine.score(stereoset.requests_for(examples, engine.tokenizer, rule), desc="stereoset")
+    return stereoset.compute(examples, scores, aggregate=cfg.stereoset.aggregate, subtoken_rule=rule)
+
+
+def _seat(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
+    from babybias.metrics import seat
+
+    tests = cfg.seat.tests
+    names = None if tests == "all" else list(seat.TEST_GROUPS[tests]) if isinstance(tests, str) else list(tests)
+    loaded = seat.load_seat(store.require("seat", cfg.data), names)
+    texts = seat.requests_for(loaded)
+    vectors = engine.embed(texts, pooling=cfg.seat.pooling)
+    return seat.compute(loaded, dict(zip(texts, vectors)), n_samples=cfg.seat.permutation_samples, seed=cfg.seat.seed)
+
+
+def _blimp(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
+    from babybias.metrics import blimp
+
+    pairs = blimp.load_blimp(store.require("blimp", cfg.data), limit=cfg.blimp.limit)
+    return blimp.compute(pairs, engine.score(blimp.requests_for(pairs), desc="blimp"))
+
+
+def pppl_texts(cfg: EvaluateConfig, ckpt: Checkpoint) -> tuple[Path, list[str]]:
+    """`pppl.path`, else the validation split named in the run's corpus.json (first `pppl.max_texts` lines)."""
+    path = Path(cfg.pppl.path) if cfg.pppl.path else None
+    if path is None and ckpt.run_dir is not None and (ckpt.run_dir / "corpus.json").is_file():
+        reference = json.loads((ckpt.run_dir / "corpus.json").read_text())
+        path = Path(reference.get("validation_path") or "") if reference.get("validation_path") else None
+    if path is None or not path.is_file():
+        raise BabybiasError(f"no validation text for pseudo-perplexity of {ckpt.path} ({path or 'no corpus.json'})",
+                            fix="set pppl.path=FILE (one sentence a line) or leave pppl out of eval=[...]")
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return path, lines[: cfg.pppl.max_texts] if cfg.pppl.max_texts else lines
+
+
+def _pppl(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
+    from babybias.metrics import perplexity
+
+    _, texts = pppl_texts(cfg, ckpt)
+    return perplexity.compute(texts, engine.score(perplexity.requests_for(texts), desc="pppl"))
+
+
+RUNNERS: dict[str, Callable] = {"crows_pairs": _crows_pairs, "stereoset": _stereoset, "seat": _seat,
+                                "blimp": _blimp, "pppl": _pppl}
+
+
+# ---------------------------------------------------------------- the command
+def is_done(ckpt: Checkpoint, var: Variant) -> bool:
+    """True when the variant's result file exists and was computed with the same options."""
+    path = ckpt.eval_dir / f"{var.stem}.json"
+    if not path.is_file():
+        return False
+    try:
+        stored = json.loads(path.read_text()).get("options")
+    except ValueError:
+        return False
+    return stored == to_jsonable(var.options)
+
+
+def write_result(ckpt: Checkpoint, var: Variant, result, seconds: float, engine_info: dict) -> Path:
+    """Per-example JSONL first, then the summary JSON (its presence means the variant is complete)."""
+    ckpt.eval_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(ckpt.eval_dir / f"{var.stem}.examples.jsonl") as tmp:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for row in result.rows:
+                fh.write(json.dumps(to_jsonable(row), sort_keys=True) + "\n")
+    payload = {
+        "benchmark": var.benchmark, "variant": var.stem, "options": var.options,
+        "metric_options": result.options, "summary": result.summary, "per_category": result.per_category,
+        "checkpoint": {"name": ckpt.name, "path": str(ckpt.path), "step": ckpt.step,
+                       "tokens_seen": ckpt.tokens_seen, "fraction": ckpt.fraction, "run": ckpt.run},
+        "n_examples": len(result.rows), "seconds": round(seconds, 3), "engine": engine_info,
+        "git_commit": git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if var.benchmark == "seat":  # per-test effect sizes belong in the summary file too (the dynamics table)
+        payload["tests"] = result.rows
+    return atomic_write_json(ckpt.eval_dir / f"{var.stem}.json", payload)
+
+
+def evaluate_checkpoint(ckpt: Checkpoint, cfg: EvaluateConfig, engine=None) -> dict[str, str]:
+    """Run the missing (or, with force, all) benchmark variants of one checkpoint; returns stem -> status.
+
+    `engine` may be given (e.g. a debiased model wrapped around the checkpoint's); otherwise it is loaded
+    from the checkpoint, and only when something has to be computed.
+    """
+    status = {}
+    for benchmark in cfg.eval:
+        var = variant(benchmark, cfg)
+        if not cfg.force and is_done(ckpt, var):
+            status[var.stem] = "skipped (exists)"
+            continue
+        if engine is None:
+            from babybias.debias.apply import debiased_engine
+
+            engine, _ = debiased_engine(ckpt.path, cfg.debias, cfg.impl, data_cfg=cfg.data)
+        start = time.perf_counter()
+        result = RUNNERS[benchmark](engine, cfg, ckpt)
+        seconds = time.perf_counter() - start
+        info = {"device": str(engine.model.device), "precision": cfg.impl.precision,
+                "batch_size": engine.batch_size, "model": type(engine.model).__name__}
+        write_result(ckpt, var, result, seconds, info)
+        status[var.stem] = f"computed in {seconds:.1f} s"
+        print(f"{ckpt.run}/{ckpt.name} {var.stem}: {_headline(result.summary)} ({seconds:.1f} s)", flush=True)
+    return status
+
+
+def _headline(summary: dict) -> str:
+    keys = [k for k, v in summary.items() if isinstance(v, float)][:4]
+    return ", ".join(f"{k}={summary[k]:.3f}" for k in keys)
+
+
+def run(cfg: EvaluateConfig) -> dict:
+    """Evaluate the selected checkpoints; with several, also write the dynamics table and plots."""
+    if not cfg.target:
+        raise ConfigError("nothing to evaluate", fix="pass run=<run dir or name> or checkpoint=<checkpoint dir>")
+    checkpoints = select_checkpoints(cfg.target, cfg.checkpoints, cfg.paths.runs)
+    status = {}
+    for ckpt in checkpoints:
+        status[f"{ckpt.run}/{ckpt.name}"] = evaluate_checkpoint(ckpt, cfg)
+        RunDir(ckpt.eval_dir).create().write_config({"evaluate": cfg, "checkpoint": ckpt})
+    outputs: dict[str, Any] = {"status": status, "checkpoints": [c.name for c in checkpoints]}
+    if cfg.checkpoints == "all" or len(checkpoints) > 1:
+        stems = [variant(b, cfg).stem for b in cfg.eval]
+        table = dynamics_table(checkpoints, stems)
+        eval_root = checkpoints[0].eval_dir.parent
+        outputs["table"] = [str(p) for p in write_table(table, eval_root)]
+        if cfg.plots:
+            from babybias.analysis.plots import plot_dynamics
+
+            outputs["plots"] = [str(p) for p in plot_dynamics(table, eval_root / "plots")]
+        print(f"dynamics table: {outputs['table'][0]} ({len(table)} rows)")
+    for name, per in status.items():
+        for stem, state in per.items():
+            log.info("%s %s: %s", name, stem, state)
+    return outputs

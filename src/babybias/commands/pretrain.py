@@ -1,0 +1,205 @@
+"""`babybias pretrain [corpus=...] [model=...] [train.*=...] [impl=...] name=<run>`
+
+Builds (or finds cached) the corpus and its tokenizer, packs the corpus into blocks, and pretrains a masked
+LM into `runs/<name>/pretrain/`:
+
+    config.yaml  meta.json  corpus.json  tokenizer/  data_order/  metrics.jsonl
+    checkpoints/step-0000100/ ...   model/   DONE (last)
+
+A run directory with a checkpoint is resumed automatically (`resume=true` insists, `resume=false` starts
+over); one marked DONE is skipped unless `force=true`. Under torchrun every rank runs this function; only
+rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from babybias.configs.spine import PretrainConfig
+from babybias.errors import BabybiasError
+from babybias.runs import RunDir, atomic_write_json, resolve_seed, run_dir_for
+
+
+def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
+    """Run the pretraining command; returns the TrainResult (None when skipped). `on_step_end` is a test hook."""
+    from babybias.train import distributed, precision
+    from babybias.train.checkpoint import latest_checkpoint
+    from babybias.train.loop import Pretrainer
+    from babybias.train.signals import PREEMPTED_EXIT_CODE, Preempted
+
+    import torch
+
+    if cfg.impl.num_threads:
+        torch.set_num_threads(cfg.impl.num_threads)
+    dist = distributed.from_env()
+    device = precision.resolve_device(cfg.impl, dist.local_rank)
+    distributed.init(dist, device)
+    requested_seed = cfg.seed
+    cfg.seed = _shared_seed(cfg.seed, dist)
+    if cfg.dryrun:
+        cfg = dryrun_config(cfg, dist.world_size)
+    run_dir = run_dir_for(cfg.paths.runs, cfg.name, "pretrain-dryrun" if cfg.dryrun else "pretrain")
+    if run_dir.done and not cfg.force:
+        if dist.is_main:
+            print(f"{run_dir.path} is already DONE; skipping (force=true runs it again)")
+        return None
+    resume_from = _resume_point(cfg, run_dir, latest_checkpoint(run_dir.path / "checkpoints"))
+    if resume_from is not None:
+        cfg.seed = _check_resumable(cfg, requested_seed, resume_from)
+    if dist.is_main:
+        _prepare_run_dir(cfg, run_dir, fresh=resume_from is None)
+    distributed.barrier(dist)
+
+    data = prepare_data(cfg, run_dir, dist)
+    if dist.is_main:
+        run_dir.write_meta(inputs=data.inputs, device=str(device), world_size=dist.world_size,
+                           resumed_from=str(resume_from) if resume_from else None)
+    init_from = _resolve_init_from(cfg.init_from, cfg.paths.runs) if cfg.init_from and resume_from is None else None
+    trainer = Pretrainer(cfg, run_dir, data, cfg.seed, dist, resume_from=resume_from, init_from=init_from)
+    if dist.is_main and resume_from is not None:
+        print(f"resuming from {resume_from} (step {trainer.step})")
+    try:
+        result = trainer.fit(on_step_end=on_step_end)
+    except Preempted as stop:
+        if dist.is_main:
+            print(f"stopped by signal at step {stop.step}; checkpoint {stop.checkpoint}; rerun the same command to resume")
+        distributed.destroy(dist)
+        raise SystemExit(PREEMPTED_EXIT_CODE) from None
+    if dist.is_main:
+        run_dir.mark_done({"steps": result.steps, "tokens_seen": result.tokens_seen, "final_loss": result.final_loss,
+                           "validation_loss": result.validation_loss})
+        val = "" if result.validation_loss is None else f"  validation loss: {result.validation_loss:.4f}"
+        print(f"run dir: {run_dir.path.resolve()}  final loss: {result.final_loss:.4f}{val}")
+    distributed.destroy(dist)
+    return result
+
+
+# ---------------------------------------------------------------- configuration
+def dryrun_config(cfg: PretrainConfig, world_size: int) -> PretrainConfig:
+    """One optimizer step on a tiny batch, no intermediate checkpoints (the corpus builder slices the corpus)."""
+    train = dataclasses.replace(cfg.train, steps=1, warmup_steps=0, batch_size=2 * world_size, checkpoint_steps=[],
+                                checkpoint_every=None, validation_blocks=min(cfg.train.validation_blocks, 4))
+    return dataclasses.replace(cfg, train=train)
+
+
+def _shared_seed(seed: int | None, dist) -> int:
+    """A null seed is drawn once (on rank 0) and shared, so every rank uses the same one."""
+    value = resolve_seed(seed)
+    if dist.enabled and seed is None:
+        import torch.distributed
+
+        box = [value]
+        torch.distributed.broadcast_object_list(box, src=0)
+        value = box[0]
+    return value
+
+
+def _resume_point(cfg: PretrainConfig, run_dir: RunDir, latest: Path | None) -> Path | None:
+    if cfg.resume is False or (cfg.force and run_dir.done):
+        return None
+    if cfg.resume is True and latest is None:
+        raise BabybiasError(f"resume=true but {run_dir.path} has no checkpoint",
+                            fix="drop resume=true (or use resume=false) to start a new run")
+    return latest
+
+
+def _check_resumable(cfg: PretrainConfig, requested_seed: int | None, checkpoint: Path) -> int:
+    """Before anything is written: the checkpoint must fit the model config; returns the seed to continue with."""
+    from babybias.model import check_compatible
+    from babybias.train.checkpoint import read_state
+
+    check_compatible(cfg.model, None, checkpoint)
+    saved_seed = read_state(checkpoint)["seed"]
+    if requested_seed is not None and requested_seed != saved_seed:
+        raise BabybiasError(f"seed={requested_seed} but checkpoint {checkpoint} was trained with seed={saved_seed}",
+                            fix=f"use seed={saved_seed} (or seed=null) to resume, or resume=false to start over")
+    return saved_seed
+
+
+def _prepare_run_dir(cfg: PretrainConfig, run_dir: RunDir, fresh: bool) -> None:
+    run_dir.create()
+    run_dir.clear_done()
+    if fresh:  # starting over: nothing of an earlier attempt may leak into this one
+        for name in ("checkpoints", "model", "data_order", "tokenizer", "wandb"):
+            shutil.rmtree(run_dir.path / name, ignore_errors=True)
+        for name in ("metrics.jsonl", "wandb_id.txt"):
+            (run_dir.path / name).unlink(missing_ok=True)
+    run_dir.write_config(cfg)
+
+
+def _resolve_init_from(ref: str, runs_root: str) -> Path:
+    from babybias.train.checkpoint import latest_checkpoint
+
+    path = Path(ref)
+    for candidate in (path, path / "model", Path(runs_root) / ref / "pretrain" / "model"):
+        if (candidate / "config.json").exists() and (candidate / "model.safetensors").exists():
+            return candidate
+    found = latest_checkpoint(path / "checkpoints")
+    if found is not None:
+        return found
+    raise BabybiasError(f"init_from={ref!r} is not a model folder, checkpoint or run name",
+                        fix="pass a checkpoint folder, a run's model/ folder, or the name= of a finished pretrain run")
+
+
+def _init_tokenizer(cfg: PretrainConfig) -> Path | None:
+    """A given tokenizer (`tokenizer.path`), or for continued pretraining the one of the model it starts from."""
+    given = getattr(getattr(cfg, "tokenizer", None), "path", None)
+    if given:
+        if not (Path(given) / "tokenizer.json").exists():
+            raise BabybiasError(f"tokenizer.path={given!r} has no tokenizer.json",
+                                fix="pass a saved tokenizer folder, e.g. runs/<name>/pretrain/tokenizer")
+        return Path(given)
+    if not cfg.init_from:
+        return None
+    source = _resolve_init_from(cfg.init_from, cfg.paths.runs)
+    for candidate in (source, source.parent / "tokenizer"):
+        if (candidate / "tokenizer.json").exists():
+            return candidate
+    raise BabybiasError(f"init_from={cfg.init_from!r} has no tokenizer.json beside its weights",
+                        fix="pass a checkpoint folder or a run written by `babybias pretrain`")
+
+
+# ---------------------------------------------------------------- artifacts
+def build_corpus_artifact(cfg: PretrainConfig) -> Any:
+    """The corpus of this config (built and cached by babybias.corpus when missing)."""
+    from babybias.corpus.build import build_corpus
+
+    return build_corpus(cfg.corpus, cfg.data, cfg.paths.cache, cfg.seed, dryrun=cfg.dryrun)
+
+
+def prepare_data(cfg: PretrainConfig, run_dir: RunDir, dist):
+    """Corpus -> tokenizer -> packed blocks; rank 0 builds what is missing while the other ranks wait."""
+    from babybias.tokenizer import build_tokenizer, copy_tokenizer_files
+    from babybias.train import distributed
+    from babybias.train.data import cached_blocks
+    from babybias.train.loop import TrainData
+
+    for turn in ("main", "others"):
+        if (turn == "main") == dist.is_main:
+            corpus = build_corpus_artifact(cfg)
+            tok_dir = _init_tokenizer(cfg) or build_tokenizer(cfg.tokenizer, corpus, cfg.paths.cache)
+            train_blocks = cached_blocks(corpus.train_path, tok_dir, cfg.train.seq_len, cfg.paths.cache)
+            val_blocks = None
+            val_path = getattr(corpus, "validation_path", None)
+            if cfg.train.validation_blocks and val_path and Path(val_path).exists() and Path(val_path).stat().st_size:
+                val_blocks = cached_blocks(val_path, tok_dir, cfg.train.seq_len, cfg.paths.cache)
+        distributed.barrier(dist)
+    if dist.is_main:
+        copy_tokenizer_files(tok_dir, run_dir.path / "tokenizer")
+        atomic_write_json(run_dir.path / "corpus.json", corpus_reference(corpus))
+    inputs = {"corpus_key": corpus.key, "tokenizer_key": tok_dir.name}
+    if val_blocks is not None and len(val_blocks) == 0:
+        val_blocks = None
+    return TrainData(train_blocks, Path(tok_dir), val_blocks, inputs)
+
+
+def corpus_reference(corpus: Any) -> dict:
+    """What the run needs to name its corpus: path, key, split files and the manifest's scalar summary."""
+    manifest = dict(getattr(corpus, "manifest", None) or {})
+    small = {k: v for k, v in manifest.items() if len(json.dumps(v, default=str)) < 4000}
+    return {"path": str(getattr(corpus, "path", "")), "key": corpus.key, "train_path": str(corpus.train_path),
+            "validation_path": str(getattr(corpus, "validation_path", "") or ""), "manifest": small}

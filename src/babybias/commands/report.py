@@ -1,0 +1,45 @@
+"""`babybias report runs='<glob>' [out=DIR] [title=...]`: one tidy table of runs, plots, HTML and markdown.
+
+Writes into `out` (default <paths.runs>/reports/<name>):
+
+    metrics.csv|.parquet   the tidy table (babybias.analysis.report.TIDY_COLUMNS)
+    runs.csv               one row per run: its configuration and final numbers
+    *.png                  the plots whose data exists
+    report.html            self-contained (plots inlined)     report.md   (plots beside it)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babybias.configs.study import ReportConfig
+from babybias.errors import BabybiasError
+
+
+def run(cfg: ReportConfig) -> Path:
+    from babybias.analysis.dynamics import write_table
+    from babybias.analysis.report import final_eval, gather
+    from babybias.analysis.report_html import all_plots, render
+    from babybias.runs import atomic_path
+
+    gathered = gather(cfg.runs)
+    if gathered.runs.empty:
+        raise BabybiasError(f"no runs (folders with a babybias config.yaml) match runs={cfg.runs!r}",
+                            fix="pass runs='runs/<name>/**' (quote the glob so the shell leaves it alone)")
+    out = Path(cfg.out) if cfg.out else Path(cfg.paths.runs) / "reports" / cfg.name
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(gathered.metrics, out, "metrics")
+    finals = final_eval(gathered.metrics)
+    main = gathered.runs.drop(columns=["path"])
+    if not finals.empty:
+        main = main.merge(finals, on="run", how="left")
+    with atomic_path(out / "runs.csv") as tmp:
+        main.to_csv(tmp, index=False)
+    plots = all_plots(gathered, finals, out)
+    sections = [("Runs", main)]
+    sections += [(f"Study table: {name}", table) for name, table in gathered.studies.items()]
+    note = (f"{len(main)} runs matching {cfg.runs}; {len(gathered.metrics)} metric rows in metrics.csv "
+            f"(columns: run, command, source, checkpoint, step, fraction, group, benchmark, category, metric, value).")
+    html_path, md_path = render(cfg.title, sections, plots, out, note)
+    print(f"report: {html_path}\n        {md_path}\n{len(main)} runs, {len(plots)} plots")
+    return out

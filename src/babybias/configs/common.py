@@ -1,0 +1,66 @@
+"""Config pieces shared by every command: data root, run paths, implementation (speed-only) settings, wandb.
+
+Everything here is a typed dataclass registered in Hydra's ConfigStore (see `babybias.configs.register`).
+Settings that change only speed live in `ImplConfig`; settings that change results live elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class DataConfig:
+    """Where data sets live (`data.root`) and where `babybias data prepare` copies them from (`data.mirror`)."""
+
+    root: str = "${oc.env:BABYBIAS_DATA_ROOT,data}"
+    """Data root; relative paths are relative to the working directory."""
+    mirror: Optional[str] = "${oc.env:BABYBIAS_DATA_MIRROR,null}"
+    """Folder holding an offline copy of the data sets; null = download from each data set's public address."""
+    verify: bool = True
+    """Check sha256 checksums when loading."""
+
+
+@dataclass
+class PathsConfig:
+    runs: str = "${oc.env:BABYBIAS_RUNS,runs}"
+    """Root of run directories: runs/<name>/<command>/..."""
+    cache: str = "${data.root}/cache"
+    """Built artifacts (corpora, tokenizers, features) cached under a hash of their resolved config."""
+
+
+@dataclass
+class ImplConfig:
+    """Speed-only settings: none of these may change results beyond floating-point noise."""
+
+    device: str = "auto"
+    """auto | cpu | cuda | cuda:N"""
+    precision: str = "fp32"
+    """fp32 | bf16 | fp16 (autocast; fp16 uses a GradScaler). Log-probabilities are always fp32."""
+    compile: bool = False
+    """torch.compile the model (first step is slow: 50-60 s on CPU)."""
+    micro_batch_size: Optional[int] = None
+    """Split each optimizer batch into micro-batches of this size (gradient accumulation); null = no split."""
+    num_threads: Optional[int] = None
+    """torch intra-op threads; null = torch default."""
+    dataloader_workers: int = 0
+    eval_batch_size: int = 128
+    """Masked variants scored per forward pass in evaluation."""
+    masked_lm_head_only: bool = True
+    """Apply the MLM head only at masked positions (same result, less compute)."""
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            from babybias.errors import ConfigError
+
+            raise ConfigError(f"impl.precision={self.precision!r} is not known", fix="use impl.precision=fp32|bf16|fp16")
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "${oc.env:WANDB_MODE,offline}"
+    """offline | online | disabled. `wandb=off` selects disabled. WANDB_MODE in the environment wins."""
+    project: str = "babybias"
+    entity: Optional[str] = None
+    tags: list = field(default_factory=list)

@@ -1,0 +1,78 @@
+"""Corpus config (`corpus=` group): sources, cleaning, split, and the mutation applied.
+
+Only the fields a mutation reads enter its cache key (see `babybias.corpus.mutations.MUTATIONS`), so
+`corpus=original corpus.threshold=0.9` reuses the cached original corpus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from babybias.errors import ConfigError
+
+MUTATIONS = ("original", "cda", "balanced", "imbalanced", "detox", "random_drop")
+
+
+@dataclass
+class CorpusConfig:
+    mutation: str = "original"
+    """original | cda | balanced | imbalanced | detox | random_drop"""
+    sources: List[str] = field(default_factory=lambda: ["nltk_brown", "nltk_movie_reviews", "nltk_state_union", "nltk_inaugural"])
+    """Registered data set names, or paths to user .txt/.jsonl files or a saved `datasets` dataset."""
+    validation_fraction: float = 0.01
+    """Share of sentences held out, chosen by a hash of the sentence text (same split for every mutation)."""
+    max_sentences: Optional[int] = None
+    """Keep only the first N sentences after cleaning and deduplication (null = all)."""
+    min_words: int = 3
+    """Drop sentences with fewer whitespace-separated words than this (after cleaning)."""
+    dryrun_sentences_per_source: int = 2000
+    """With `dryrun=true`, read only the first N sentences of each source."""
+    mutate_validation: bool = False
+    """false = mutations touch the train split only, so every corpus variant shares one validation set."""
+    word_lists: List[str] = field(default_factory=lambda: ["bias_attribute_words", "debiaswe_word_lists", "winobias"])
+    """Data sets holding the gender word pairs (merged into one bidirectional map; see corpus/gender.py)."""
+    cda_mode: str = "two_sided"
+    """two_sided = keep each sentence and add its gender-swapped copy; one_sided = replace it (cda, balanced)."""
+    ambiguous_her: str = "heuristic"
+    """How `her` is swapped: heuristic (his before a noun-ish word, him elsewhere) | his | him."""
+    balance_tolerance: float = 0.01
+    """`balanced`: |male - female| term counts must end within this share of the larger count."""
+    female_ratio: float = 0.5
+    """`imbalanced`: target share of female sentences among gendered (male or female) train sentences."""
+    scorer: str = "profanity_check"
+    """`detox`: toxicity scorer (profanity_check | detoxify | any name registered in corpus/toxicity.py)."""
+    threshold: float = 0.5
+    """`detox`: remove sentences whose toxicity score is strictly greater than this."""
+    score_batch_size: int = 4096
+    """`detox`: sentences scored per call (speed only)."""
+    random_drop_reference: str = "detox"
+    """`random_drop`: drop as many random sentences as this mutation (detox | imbalanced, same options) removed."""
+
+    def __post_init__(self) -> None:
+        if self.mutation not in MUTATIONS:
+            raise ConfigError(f"corpus.mutation={self.mutation!r} is not known", fix=f"use one of {', '.join(MUTATIONS)}")
+        if not self.sources:
+            raise ConfigError("corpus.sources is empty", fix="set corpus.sources=[nltk_brown,...] or paths to .txt files")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(f"corpus.validation_fraction={self.validation_fraction} is out of range",
+                              fix="use 0 <= corpus.validation_fraction < 1")
+        if self.max_sentences is not None and self.max_sentences < 1:
+            raise ConfigError("corpus.max_sentences must be positive", fix="use corpus.max_sentences=null or >= 1")
+        if self.cda_mode not in ("two_sided", "one_sided"):
+            raise ConfigError(f"corpus.cda_mode={self.cda_mode!r} is not known", fix="use corpus.cda_mode=two_sided|one_sided")
+        if self.ambiguous_her not in ("heuristic", "his", "him"):
+            raise ConfigError(f"corpus.ambiguous_her={self.ambiguous_her!r} is not known",
+                              fix="use corpus.ambiguous_her=heuristic|his|him")
+        if not 0.1 <= self.female_ratio <= 0.9:
+            raise ConfigError(f"corpus.female_ratio={self.female_ratio} is out of range", fix="use 0.1 <= corpus.female_ratio <= 0.9")
+        if not 0.0 < self.balance_tolerance < 0.5:
+            raise ConfigError("corpus.balance_tolerance is out of range", fix="use 0 < corpus.balance_tolerance < 0.5")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"corpus.threshold={self.threshold} is out of range", fix="use 0 <= corpus.threshold <= 1")
+        if self.random_drop_reference not in ("detox", "imbalanced"):
+            raise ConfigError(f"corpus.random_drop_reference={self.random_drop_reference!r} is not supported",
+                              fix="use corpus.random_drop_reference=detox|imbalanced")
+        if self.min_words < 1 or self.dryrun_sentences_per_source < 1 or self.score_batch_size < 1:
+            raise ConfigError("corpus.min_words, dryrun_sentences_per_source and score_batch_size must be >= 1",
+                              fix="set them to positive integers")

@@ -1,0 +1,149 @@
+"""Config schemas of the `evaluate` and `compare` commands.
+
+Only the fields under each benchmark's own key (`crows_pairs.scoring`, `blimp.limit`, ...) change the
+numbers; they are recorded in every result file and a result is reused only when they match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
+
+from babybias.configs.debias import DebiasConfig
+from babybias.configs.common import DataConfig, ImplConfig, PathsConfig
+from babybias.errors import ConfigError
+
+BENCHMARKS = ("crows_pairs", "stereoset", "seat", "blimp", "pppl")
+
+
+@dataclass
+class CrowsPairsEvalConfig:
+    scoring: str = "shared"
+    """shared: Nangia et al. PLL over the unmodified tokens | modified: bias-bench mean over modified tokens."""
+
+    def __post_init__(self) -> None:
+        if self.scoring not in ("shared", "modified"):
+            raise ConfigError(f"crows_pairs.scoring={self.scoring!r}", fix="use crows_pairs.scoring=shared|modified")
+
+
+@dataclass
+class StereoSetEvalConfig:
+    aggregate: str = "mean_prob"
+    """Candidate score from its sub-tokens: mean_prob (official) | mean_logprob."""
+    word_rule: str = "official"
+    """How the candidate word is read off the flattened file: official | aligned."""
+    subtoken_rule: str = "official"
+    """Sub-token i of the word: official (predicted after sub-tokens < i, later ones removed) | in_context
+    (masked with the rest of the word present)."""
+
+    def __post_init__(self) -> None:
+        if self.subtoken_rule not in ("official", "in_context"):
+            raise ConfigError(f"stereoset.subtoken_rule={self.subtoken_rule!r}",
+                              fix="use stereoset.subtoken_rule=official|in_context")
+
+
+@dataclass
+class SeatEvalConfig:
+    pooling: str = "mean"
+    """mean: last layer averaged over all tokens incl. [CLS]/[SEP] (bias-bench) | cls: the [CLS] vector."""
+    tests: Any = "gender"
+    """gender | race | religion | all | a list of test names (file stems, e.g. [sent-weat6, sent-weat7])."""
+    permutation_samples: int = 100_000
+    """Exact permutation test when there are at most this many partitions; sampled otherwise."""
+    seed: int = 0
+    """Seed of the sampled permutation test."""
+
+    def __post_init__(self) -> None:
+        if self.pooling not in ("mean", "cls"):
+            raise ConfigError(f"seat.pooling={self.pooling!r}", fix="use seat.pooling=mean|cls")
+        if isinstance(self.tests, str) and self.tests not in ("gender", "race", "religion", "all"):
+            raise ConfigError(f"seat.tests={self.tests!r}", fix="use seat.tests=gender|race|religion|all|[names...]")
+        if self.permutation_samples < 1:
+            raise ConfigError("seat.permutation_samples must be positive", fix="use e.g. seat.permutation_samples=100000")
+
+
+@dataclass
+class BlimpEvalConfig:
+    limit: Optional[int] = None
+    """First N pairs of each phenomenon (200 = the BabyLM "fast" size); null = all 1,000."""
+
+
+@dataclass
+class PpplEvalConfig:
+    path: Optional[str] = None
+    """Text file, one sentence a line; null = the run's corpus validation split (see commands/evaluate.py)."""
+    max_texts: Optional[int] = 1000
+    """Score only the first N lines (null = all)."""
+
+
+@dataclass
+class EvaluateConfig:
+    """`babybias evaluate run=<run dir | run name> | checkpoint=<checkpoint dir> eval=[...]`
+
+    (`model=` cannot be a plain field: Hydra reads `model=...` as a choice in the conf/model/ group.)
+    """
+
+    command: str = "evaluate"
+    run: Optional[str] = None
+    """A pretrain run directory or run name (runs/<name>/pretrain); a checkpoint directory works too."""
+    checkpoint: Optional[str] = None
+    """One checkpoint directory (HF files + state.json); a run directory or name works too."""
+    checkpoints: Any = "final"
+    """final (the run's model/, else its last checkpoint) | all | a list of steps, e.g. [100,500]."""
+    eval: List[str] = field(default_factory=lambda: list(BENCHMARKS))
+    """Benchmarks to run: crows_pairs, stereoset, seat, blimp, pppl."""
+    force: bool = False
+    """Recompute results that already exist for a checkpoint."""
+    plots: bool = True
+    """With several checkpoints: write the dynamics table's PNG plots."""
+    crows_pairs: CrowsPairsEvalConfig = field(default_factory=CrowsPairsEvalConfig)
+    stereoset: StereoSetEvalConfig = field(default_factory=StereoSetEvalConfig)
+    seat: SeatEvalConfig = field(default_factory=SeatEvalConfig)
+    blimp: BlimpEvalConfig = field(default_factory=BlimpEvalConfig)
+    pppl: PpplEvalConfig = field(default_factory=PpplEvalConfig)
+    debias: DebiasConfig = field(default_factory=DebiasConfig)
+    """Post-model debiasing applied to the checkpoint (`debias=inlp|sentence_debias|self_debias`); none by default."""
+    impl: ImplConfig = field(default_factory=ImplConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+    def __post_init__(self) -> None:
+        unknown = [b for b in self.eval if b not in BENCHMARKS]
+        if unknown:
+            raise ConfigError(f"eval={list(self.eval)} names unknown benchmarks {unknown}",
+                              fix=f"choose from eval=[{','.join(BENCHMARKS)}]")
+        if self.checkpoint and self.run and self.checkpoint != self.run:
+            raise ConfigError("both checkpoint= and run= are set", fix="pass one of run=... or checkpoint=...")
+        if isinstance(self.checkpoints, str) and self.checkpoints not in ("final", "all"):
+            raise ConfigError(f"checkpoints={self.checkpoints!r}", fix="use checkpoints=final|all|[step,...]")
+
+    @property
+    def target(self) -> Optional[str]:
+        return self.checkpoint or self.run
+
+
+@dataclass
+class CompareConfig:
+    """`babybias compare a=<run> b=<run>`: correlate two runs' learning dynamics."""
+
+    command: str = "compare"
+    a: Optional[str] = None
+    """First run (a run directory or name); its checkpoints' training fractions are the common grid."""
+    b: Optional[str] = None
+    """Second run; its trajectory is linearly interpolated onto a's fractions."""
+    out: Optional[str] = None
+    """Output folder; null = <paths.runs>/compare/<a>__vs__<b>."""
+    min_points: int = 3
+    """Skip metrics with fewer aligned checkpoints than this."""
+    plots: bool = True
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        if self.min_points < 3:
+            raise ConfigError("compare.min_points < 3 gives meaningless correlations", fix="use min_points=3 or more")
+
+
+def register(cs) -> None:
+    cs.store(name="evaluate_schema", node=EvaluateConfig)
+    cs.store(name="compare_schema", node=CompareConfig)

@@ -1,0 +1,77 @@
+"""Primary schemas of the spine commands: data, corpus, tokenizer, pretrain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from babybias.configs.common import DataConfig, ImplConfig, PathsConfig, WandbConfig
+from babybias.configs.corpus import CorpusConfig
+from babybias.configs.debias import DebiasConfig
+from babybias.configs.model import ModelConfig, TokenizerConfig
+from babybias.configs.train import TrainConfig
+
+
+@dataclass
+class DataCommandConfig:
+    """`babybias data [list|prepare|verify] datasets=[...]`"""
+
+    action: str = "list"
+    datasets: List[str] = field(default_factory=list)
+    """Data set names; empty = all registered data sets."""
+    data: DataConfig = field(default_factory=DataConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+@dataclass
+class RunConfig:
+    """Fields every run-producing command has."""
+
+    command: str = "run"
+    name: str = "default"
+    """Names the run: artifacts go to runs/<name>/<command>/ and later commands find them by this name."""
+    seed: Optional[int] = 0
+    """null = draw a seed and record it in the run's config.yaml."""
+    dryrun: bool = False
+    """Run every stage on a tiny slice with one optimizer step."""
+    data: DataConfig = field(default_factory=DataConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+@dataclass
+class CorpusCommandConfig(RunConfig):
+    command: str = "corpus"
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+
+
+@dataclass
+class TokenizerCommandConfig(RunConfig):
+    command: str = "tokenizer"
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+
+
+@dataclass
+class PretrainConfig(RunConfig):
+    command: str = "pretrain"
+    resume: Optional[bool] = None
+    """true = must resume; false = start over; null = resume when the run directory has a checkpoint."""
+    force: bool = False
+    """Run again (from scratch) even when the run directory is already marked DONE."""
+    init_from: Optional[str] = None
+    """Start from this checkpoint/run's weights (continued pretraining) instead of random init."""
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    impl: ImplConfig = field(default_factory=ImplConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    debias: DebiasConfig = field(default_factory=DebiasConfig)
+    """Intra-model debiasing (`debias=cda|dropout`, overlays in conf/debias/); `none` by default."""
+
+
+def register(cs) -> None:
+    cs.store(name="data_schema", node=DataCommandConfig)
+    cs.store(name="corpus_schema", node=CorpusCommandConfig)
+    cs.store(name="tokenizer_schema", node=TokenizerCommandConfig)
+    cs.store(name="pretrain_schema", node=PretrainConfig)

@@ -1,0 +1,78 @@
+"""Primary schemas of `babybias study` (whole-study presets) and `babybias report` (tables and plots)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from babybias.configs.common import DataConfig, PathsConfig
+
+SIZES = ("tiny", "paper")
+
+
+@dataclass
+class StudyConfig:
+    """`babybias study experiment=<bias_dynamics|debias_transfer|fairsisa> size=<tiny|paper>`
+
+    A preset (conf/experiment/<name>.yaml) fills `experiment` and `presets`: for each size, the overrides
+    each chained command gets. The study module runs the commands in this process through `run_command`.
+    """
+
+    command: str = "study"
+    experiment: Optional[str] = None
+    """Which study: bias_dynamics | debias_transfer | fairsisa (set by `experiment=<name>`)."""
+    size: str = "tiny"
+    """tiny = CPU minutes (tests, demos); paper = the papers' scale (GPUs)."""
+    name: str = "${experiment}_${size}"
+    """Every run of the study goes under runs/<name>/..."""
+    seed: int = 0
+    seeds: List[int] = field(default_factory=lambda: [0])
+    """Pretraining seeds where the study repeats runs."""
+    overrides: List[str] = field(default_factory=list)
+    """Extra overrides given to every chained command (e.g. ["impl=gpu_bf16"])."""
+    presets: Dict[str, Any] = field(default_factory=dict)
+    """size -> {command or role -> list of overrides}; filled by the experiment preset."""
+    report: bool = True
+    """Write the study's report (HTML + markdown) at the end."""
+    data: DataConfig = field(default_factory=DataConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+    def __post_init__(self) -> None:
+        from babybias.errors import ConfigError
+
+        if self.size not in SIZES:
+            raise ConfigError(f"size={self.size!r} is not known", fix="use size=tiny or size=paper")
+
+    @property
+    def preset(self) -> Dict[str, Any]:
+        """The preset's overrides for this size."""
+        from babybias.errors import ConfigError
+
+        if self.size not in self.presets:
+            raise ConfigError(f"experiment={self.experiment} has no size={self.size} preset",
+                              fix=f"use size= one of {sorted(self.presets)}")
+        return self.presets[self.size]
+
+
+@dataclass
+class ReportConfig:
+    """`babybias report runs=<glob> [out=DIR]`: gather runs into one table, plots, HTML and markdown."""
+
+    command: str = "report"
+    name: str = "report"
+    runs: str = "${paths.runs}/**"
+    """Glob of run directories (or folders above them); every folder with a config.yaml below it is a run."""
+    out: Optional[str] = None
+    """Output folder; null = <paths.runs>/reports/<name>."""
+    title: str = "babybias report"
+    data: DataConfig = field(default_factory=DataConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+def register(cs) -> None:
+    from babybias.launch import config as launch_config
+
+    cs.store(name="study_schema", node=StudyConfig)
+    cs.store(name="report_schema", node=ReportConfig)
+    # the project's Hydra launchers (conf/hydra/launcher/*.yaml extend these schemas)
+    launch_config.register(cs)

@@ -1,0 +1,232 @@
+"""Build (or find in the cache) a corpus: sources -> clean/split/dedupe -> train/validation -> mutation -> files.
+
+`build_corpus(corpus_cfg, data_cfg, cache_root, seed, dryrun)` returns a `CorpusArtifact` at
+`<cache_root>/corpus/<key>/` holding `train.txt` and `validation.txt` (one sentence a line, UTF-8),
+`manifest.json` and `DONE`. The folder is built under a temporary name and renamed into place, so a
+half-built corpus never counts. The key (`babybias.runs.config_hash`) covers the format version, the
+mutation and only the options it reads, the source and word-list checksums, `dryrun`, and the seed for
+seeded mutations (balanced, imbalanced, random_drop) only: the others do not depend on it.
+
+Mutations change the train split only unless `corpus.mutate_validation=true`; the validation split is a
+hash of each sentence's text, so it is the same for every corpus variant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from babybias.corpus.clean import dedupe, keep_sentence, normalize, split_sentences, train_validation_split
+from babybias.corpus.gender import GenderLexicon, Swapper, build_lexicon
+from babybias.corpus.manifest import split_stats
+from babybias.corpus.mutations import MUTATIONS, MutationContext
+from babybias.corpus.sources import Source, resolve_source
+from babybias.data import store
+from babybias.data.registry import files_of
+from babybias.errors import BabybiasError
+from babybias.runs import DONE, child_seed, config_hash, resolve_seed, to_jsonable
+
+FORMAT_VERSION = 1
+COMMON_OPTIONS = ("sources", "validation_fraction", "max_sentences", "min_words", "word_lists")
+
+
+@dataclass
+class CorpusArtifact:
+    path: Path
+    key: str
+    manifest: dict
+
+    @property
+    def train_path(self) -> Path:
+        return self.path / "train.txt"
+
+    @property
+    def validation_path(self) -> Path:
+        return self.path / "validation.txt"
+
+    def read(self, split: str = "train") -> list[str]:
+        return (self.path / f"{split}.txt").read_text(encoding="utf-8").splitlines()
+
+
+@dataclass
+class _Plan:
+    cfg: object
+    sources: list[Source]
+    lexicon: GenderLexicon
+    word_lists: dict[str, str]
+    key: str
+    payload: dict
+    reference_cfg: object | None
+
+
+def _word_list_folders(cfg, data_cfg) -> tuple[dict[str, Path], dict[str, str]]:
+    folders = {name: store.require(name, data_cfg) for name in cfg.word_lists}
+    digests = {name: config_hash(files_of(name), length=64) for name in cfg.word_lists}
+    return folders, digests
+
+
+def _plan(cfg, data_cfg, seed: int, dryrun: bool) -> _Plan:
+    """Resolve sources and word lists (checksums verified) and compute the cache key; reads no text."""
+    mutation = MUTATIONS[cfg.mutation]
+    sources = [resolve_source(name, data_cfg) for name in cfg.sources]
+    folders, word_lists = _word_list_folders(cfg, data_cfg)
+    payload = {
+        "format": FORMAT_VERSION,
+        "mutation": cfg.mutation,
+        "options": {name: getattr(cfg, name) for name in COMMON_OPTIONS + mutation.options},
+        "sources": [s.describe() for s in sources],
+        "word_lists": word_lists,
+        "dryrun": bool(dryrun),
+    }
+    if dryrun:
+        payload["options"]["dryrun_sentences_per_source"] = cfg.dryrun_sentences_per_source
+    if cfg.mutation != "original":
+        payload["options"]["mutate_validation"] = cfg.mutate_validation
+    if mutation.seeded:
+        payload["seed"] = int(seed)
+    reference_cfg = None
+    if cfg.mutation == "random_drop":
+        reference_cfg = dataclasses.replace(cfg, mutation=cfg.random_drop_reference)
+        payload["reference_key"] = _plan(reference_cfg, data_cfg, seed, dryrun).key
+    return _Plan(cfg, sources, build_lexicon(folders), word_lists, config_hash(payload), payload, reference_cfg)
+
+
+def corpus_key(corpus_cfg, data_cfg, seed: int, dryrun: bool = False) -> str:
+    """The cache key `build_corpus` would use, without building anything."""
+    return _plan(corpus_cfg, data_cfg, seed, dryrun).key
+
+
+def load_artifact(path: str | os.PathLike) -> CorpusArtifact:
+    """A built corpus folder (with DONE) -> CorpusArtifact."""
+    path = Path(path)
+    if not (path / DONE).exists():
+        raise BabybiasError(f"{path} is not a finished corpus (no {DONE})", fix="rebuild it with `babybias corpus`")
+    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    return CorpusArtifact(path, manifest["key"], manifest)
+
+
+def read_sentences(sources: list[Source], cfg, dryrun: bool) -> tuple[list[str], dict]:
+    """Cleaned, split, deduplicated sentences of all sources in order, and counts of what was dropped."""
+    cap = cfg.dryrun_sentences_per_source if dryrun else None
+    sentences: list[str] = []
+    per_source = []
+    for source in sources:
+        kept: list[str] = []
+        lines = short = 0
+        for line in source.lines():  # ~1 s for the default 3.1M words: no progress bar
+            lines += 1
+            line = normalize(line)
+            if not line:
+                continue
+            for sentence in [line] if source.presplit else split_sentences(line):
+                if keep_sentence(sentence, cfg.min_words):
+                    kept.append(sentence)
+                else:
+                    short += 1
+            if cap is not None and len(kept) >= cap:
+                break
+        kept = kept[:cap] if cap is not None else kept
+        per_source.append({"name": source.name, "lines_read": lines, "sentences": len(kept), "dropped_short": short})
+        sentences.extend(kept)
+    unique = dedupe(sentences)
+    duplicates = len(sentences) - len(unique)
+    truncated = 0
+    if cfg.max_sentences is not None and len(unique) > cfg.max_sentences:
+        truncated = len(unique) - cfg.max_sentences
+        unique = unique[: cfg.max_sentences]
+    report = {"per_source": per_source, "dropped_duplicates": duplicates,
+              "dropped_by_max_sentences": truncated, "sentences": len(unique),
+              "rules": f"NFKC + ASCII quotes, whitespace collapsed, >= {cfg.min_words} words with a lower-case "
+                       "letter, exact duplicates removed (first kept)"}
+    return unique, report
+
+
+def _reference_removed(plan: _Plan, data_cfg, cache_root, seed, dryrun, progress) -> tuple[dict, str]:
+    reference = build_corpus(plan.reference_cfg, data_cfg, cache_root, seed, dryrun, progress=progress)
+    report = reference.manifest["mutation_report"]
+    return {split: report.get(split, {}).get("removed", 0) for split in ("train", "validation")}, reference.key
+
+
+def build_corpus(corpus_cfg, data_cfg, cache_root: str | os.PathLike, seed: int, dryrun: bool = False,
+                 progress: bool = True) -> CorpusArtifact:
+    """The corpus for this config, from the cache when built before (see module doc).
+
+    A null seed draws one (recorded in the manifest); it only matters for seeded mutations.
+    """
+    started = time.time()
+    seed = resolve_seed(seed)
+    plan = _plan(corpus_cfg, data_cfg, seed, dryrun)
+    final = Path(cache_root) / "corpus" / plan.key
+    if (final / DONE).exists():
+        return load_artifact(final)
+    cfg, timings = corpus_cfg, {}
+
+    tick = time.time()
+    sentences, cleaning = read_sentences(plan.sources, cfg, dryrun)
+    if not sentences:
+        raise BabybiasError(f"the corpus is empty after cleaning ({', '.join(cfg.sources)}: no line with "
+                            f">= {cfg.min_words} words)", fix="check corpus.sources or lower corpus.min_words")
+    splits = dict(zip(("train", "validation"), train_validation_split(sentences, cfg.validation_fraction)))
+    timings["read_clean_split"] = time.time() - tick
+
+    tick = time.time()
+    mutation = MUTATIONS[cfg.mutation]
+    swapper = Swapper(plan.lexicon, cfg.ambiguous_her)
+    removed_by_reference, reference_key = ({}, None)
+    if plan.reference_cfg is not None:
+        removed_by_reference, reference_key = _reference_removed(plan, data_cfg, cache_root, seed, dryrun, progress)
+    reports = {}
+    for split in ("train", "validation") if cfg.mutate_validation else ("train",):
+        ctx = MutationContext(cfg, swapper, child_seed(seed, f"corpus/{cfg.mutation}/{split}"), progress,
+                              removed_by_reference.get(split), {"reference_key": reference_key})
+        splits[split], reports[split] = mutation.apply(splits[split], ctx)
+    timings["mutation"] = time.time() - tick
+    if not splits["train"]:
+        raise BabybiasError(f"the corpus is empty after `{cfg.mutation}` ({reports['train'].get('reason')})",
+                            fix="loosen the mutation's option (e.g. raise corpus.threshold) or add sources")
+
+    tick = time.time()
+    stats = {split: split_stats(lines, swapper) for split, lines in splits.items()}
+    timings["stats"] = time.time() - tick
+    timings["total"] = time.time() - started
+    manifest = {
+        "key": plan.key, "format": FORMAT_VERSION, "mutation": cfg.mutation, "dryrun": bool(dryrun),
+        "seed": int(seed), "seed_in_key": mutation.seeded, "config": to_jsonable(cfg),
+        "sources": [s.describe() for s in plan.sources], "word_lists": plan.word_lists,
+        "lexicon": {"male_words": len(plan.lexicon.male), "female_words": len(plan.lexicon.female),
+                    "ambiguous_her": cfg.ambiguous_her},
+        "cleaning": cleaning, "splits": stats, "mutation_report": reports,
+        "toxicity": {split: r["scores"] for split, r in reports.items() if "scores" in r} or None,
+        "key_payload": plan.payload, "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    return _write(final, splits, manifest)
+
+
+def _write(final: Path, splits: dict[str, list[str]], manifest: dict) -> CorpusArtifact:
+    """Write into a temporary sibling folder, then rename it into place (the loser of a race keeps the winner's)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{time.time_ns()}")
+    tmp.mkdir()
+    try:
+        for split, lines in splits.items():
+            with open(tmp / f"{split}.txt", "w", encoding="utf-8") as fh:
+                fh.writelines(line + "\n" for line in lines)
+        (tmp / "manifest.json").write_text(json.dumps(to_jsonable(manifest), indent=2, sort_keys=True) + "\n",
+                                           encoding="utf-8")
+        (tmp / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+        if final.exists() and not (final / DONE).exists():
+            shutil.rmtree(final, ignore_errors=True)  # debris from an interrupted older layout
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / DONE).exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return load_artifact(final)

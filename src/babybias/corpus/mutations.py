@@ -1,0 +1,213 @@
+"""Corpus mutations: pure functions from a list of sentences to (new list, report), in a registry.
+
+Each `Mutation` names the `CorpusConfig` fields it reads (they, not the whole config, enter the cache key)
+and whether it draws random numbers (then the seed enters the key too). Reports say what was added,
+replaced or removed, why, and give a few examples; they end up in manifest.json.
+
+A sentence is male (female) when it has more male (female) terms than female (male) ones; sentences with
+equal counts (including none) are neutral/mixed and never removed by `imbalanced`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Callable
+
+from babybias.corpus.gender import Swapper
+from babybias.errors import BabybiasError
+
+N_EXAMPLES = 3
+
+
+@dataclass
+class MutationContext:
+    cfg: object
+    """The CorpusConfig."""
+    swapper: Swapper
+    seed: int
+    """Child seed for this split (already derived from the run seed)."""
+    progress: bool = True
+    reference_removed: int | None = None
+    """random_drop: sentences the reference mutation removed from this split."""
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    apply: Callable[[list[str], MutationContext], tuple[list[str], dict]]
+    options: tuple[str, ...]
+    seeded: bool
+
+
+def _clip(text: str, width: int = 200) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _bar(items, desc: str, ctx: MutationContext):
+    from tqdm.auto import tqdm
+
+    return tqdm(items, desc=desc, unit="sent", disable=not ctx.progress, leave=False, mininterval=1.0)
+
+
+def gender_class(male: int, female: int) -> str:
+    return "male" if male > female else "female" if female > male else "neutral"
+
+
+# ---------------------------------------------------------------- original, cda
+def original(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dict]:
+    return list(sentences), {"reason": "unchanged (cleaned, split, deduplicated)", "added": 0, "removed": 0}
+
+
+def cda(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dict]:
+    """Counterfactual data augmentation: two_sided adds a swapped copy, one_sided replaces (Webster et al. 2020)."""
+    two_sided = ctx.cfg.cda_mode == "two_sided"
+    out, swapped_n, words, examples = [], 0, 0, []
+    for sentence in _bar(sentences, "cda", ctx):
+        swapped, n = ctx.swapper.swap(sentence)
+        if n == 0 or swapped == sentence:
+            out.append(sentence)
+            continue
+        swapped_n += 1
+        words += n
+        out.extend((sentence, swapped) if two_sided else (swapped,))
+        if len(examples) < N_EXAMPLES:
+            examples.append({"original": _clip(sentence), "swapped": _clip(swapped)})
+    return out, {
+        "reason": f"counterfactual gender swap ({ctx.cfg.cda_mode}) of sentences holding an attribute word",
+        "sentences_swapped": swapped_n, "words_swapped": words,
+        "added": swapped_n if two_sided else 0, "replaced": 0 if two_sided else swapped_n, "removed": 0,
+        "examples": examples,
+    }
+
+
+# ---------------------------------------------------------------- balanced
+def balanced(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dict]:
+    """CDA on a seeded random subset of majority-side sentences until male and female term counts match.
+
+    Greedy: visit majority-leaning sentences in seeded random order and swap one when that does not
+    overshoot the remaining gap; stop at a gap of 0 (or when no sentence fits). one_sided replaces the
+    sentence (gap shrinks by 2(m - f)), two_sided adds the swapped copy (gap shrinks by m - f).
+    """
+    swapper, two_sided = ctx.swapper, ctx.cfg.cda_mode == "two_sided"
+    counts = [swapper.count(s) for s in sentences]
+    male, female = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    majority = "male" if male >= female else "female"
+    sign = 1 if majority == "male" else -1
+    gap = sign * (male - female)
+    candidates = [i for i, (m, f) in enumerate(counts) if sign * (m - f) > 0]
+    random.Random(ctx.seed).shuffle(candidates)
+    replacements: dict[int, str] = {}
+    examples = []
+    for i in candidates:
+        if gap <= 0:
+            break
+        swapped, _ = swapper.swap(sentences[i])
+        m2, f2 = swapper.count(swapped)
+        m, f = counts[i]
+        gain = sign * ((m - f) - (m2 - f2)) if not two_sided else -sign * (m2 - f2)
+        if gain <= 0 or gain > gap:
+            continue
+        replacements[i] = swapped
+        gap -= gain
+        if len(examples) < N_EXAMPLES:
+            examples.append({"original": _clip(sentences[i]), "swapped": _clip(swapped)})
+    out: list[str] = []
+    for i, sentence in enumerate(sentences):
+        if i in replacements:
+            out.extend((sentence, replacements[i]) if two_sided else (replacements[i],))
+        else:
+            out.append(sentence)
+    larger = max(male, female)
+    final_gap = abs(gap)
+    if final_gap > ctx.cfg.balance_tolerance * larger:
+        raise BabybiasError(
+            f"balanced: could not equalize gender terms (gap {final_gap} of {larger} after swapping "
+            f"{len(replacements)} of {len(candidates)} {majority}-leaning sentences)",
+            fix="add sources, use corpus.cda_mode=two_sided, or raise corpus.balance_tolerance")
+    return out, {
+        "reason": f"CDA ({ctx.cfg.cda_mode}) on a seeded subset of {majority}-leaning sentences to equalize term counts",
+        "majority": majority, "before": {"male_terms": male, "female_terms": female},
+        "remaining_gap": final_gap, "sentences_swapped": len(replacements), "candidates": len(candidates),
+        "added": len(replacements) if two_sided else 0, "replaced": 0 if two_sided else len(replacements),
+        "removed": 0, "examples": examples,
+    }
+
+
+# ---------------------------------------------------------------- imbalanced
+def imbalanced(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dict]:
+    """Remove seeded random male or female sentences until female/(male + female) sentences = female_ratio."""
+    target = ctx.cfg.female_ratio
+    classes = [gender_class(*ctx.swapper.count(s)) for s in sentences]
+    males = [i for i, c in enumerate(classes) if c == "male"]
+    females = [i for i, c in enumerate(classes) if c == "female"]
+    if not males and not females:
+        raise BabybiasError("imbalanced: the corpus has no gendered sentences",
+                            fix="add sources with gendered text or use corpus=original")
+    before = len(females) / (len(males) + len(females))
+    if before > target:
+        side, pool = "female", females
+        keep = round(target * len(males) / (1 - target))
+    else:
+        side, pool = "male", males
+        keep = round(len(females) * (1 - target) / target)
+    n_remove = max(0, len(pool) - keep)
+    removed = set(random.Random(ctx.seed).sample(pool, n_remove))
+    out = [s for i, s in enumerate(sentences) if i not in removed]
+    n_male = len(males) - (n_remove if side == "male" else 0)
+    n_female = len(females) - (n_remove if side == "female" else 0)
+    achieved = n_female / (n_male + n_female) if n_male + n_female else float("nan")
+    return out, {
+        "reason": f"removed seeded random {side} sentences to reach female_ratio={target}",
+        "female_ratio_target": target, "female_ratio_before": before, "female_ratio_achieved": achieved,
+        "sentences_before": {"male": len(males), "female": len(females),
+                             "neutral": len(classes) - len(males) - len(females)},
+        "removed_side": side, "removed": n_remove, "added": 0,
+        "examples": [_clip(sentences[i]) for i in sorted(removed)[:N_EXAMPLES]],
+    }
+
+
+# ---------------------------------------------------------------- detox
+def detox(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dict]:
+    """Remove sentences whose toxicity score is strictly above `threshold` (scorer from corpus/toxicity.py)."""
+    from babybias.corpus.toxicity import get_scorer, score_summary, score_texts
+
+    cfg = ctx.cfg
+    scores = score_texts(sentences, get_scorer(cfg.scorer), cfg.score_batch_size, ctx.progress)
+    flagged = scores > cfg.threshold
+    out = [s for s, bad in zip(sentences, flagged) if not bad]
+    worst = sorted((i for i in range(len(sentences)) if flagged[i]), key=lambda i: -scores[i])[:N_EXAMPLES]
+    return out, {
+        "reason": f"toxicity score > {cfg.threshold} by scorer {cfg.scorer}",
+        "removed": int(flagged.sum()), "added": 0, "scores": score_summary(scores, cfg.threshold),
+        "examples": [{"text": _clip(sentences[i]), "score": float(scores[i])} for i in worst],
+    }
+
+
+# ---------------------------------------------------------------- random_drop
+def random_drop(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dict]:
+    """Remove as many seeded random sentences as the reference mutation removed (a size-matched control)."""
+    n_remove = ctx.reference_removed or 0
+    if n_remove > len(sentences):
+        raise BabybiasError(f"random_drop: the reference removed {n_remove} sentences but this split has {len(sentences)}",
+                            fix="build both corpora from the same sources and options")
+    removed = set(random.Random(ctx.seed).sample(range(len(sentences)), n_remove))
+    return [s for i, s in enumerate(sentences) if i not in removed], {
+        "reason": f"removed {n_remove} seeded random sentences, as many as `{ctx.cfg.random_drop_reference}` removed",
+        "reference": ctx.cfg.random_drop_reference, "reference_key": ctx.extra.get("reference_key"),
+        "removed": n_remove, "added": 0, "examples": [_clip(sentences[i]) for i in sorted(removed)[:N_EXAMPLES]],
+    }
+
+
+MUTATIONS: dict[str, Mutation] = {
+    m.name: m
+    for m in [
+        Mutation("original", original, (), False),
+        Mutation("cda", cda, ("cda_mode", "ambiguous_her"), False),
+        Mutation("balanced", balanced, ("cda_mode", "ambiguous_her", "balance_tolerance"), True),
+        Mutation("imbalanced", imbalanced, ("female_ratio",), True),
+        Mutation("detox", detox, ("scorer", "threshold"), False),
+        Mutation("random_drop", random_drop, ("random_drop_reference",), True),
+    ]
+}

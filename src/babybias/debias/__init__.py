@@ -1,0 +1,10 @@
+"""Debiasing methods. Every method wraps any encoder by composition (no class per architecture).
+
+Intra-model (`babybias pretrain debias=cda|dropout [init_from=<run>]`): config overlays, see cda.py, dropout.py.
+Post-model (`babybias debias fit debias=inlp|sentence_debias|self_debias`, `babybias evaluate debias=...`):
+- inlp.py, sentence_debias.py: sklearn-style estimators on arrays -> one projection (projection.py);
+- self_debias.py: the probability rescaling and `SelfDebiasLM`, a wrapper of any engine `MaskedLM`;
+- sentences.py: attribute-word sentences from the model's pretraining corpus (recorded);
+- fit.py: sentences -> embeddings (scoring engine) -> `DebiasArtifact` (artifacts.py, round-trips to disk);
+- apply.py: artifact -> wrapped model / `ScoringEngine` (`debiased_engine`), fitting when missing.
+"""

@@ -1,0 +1,35 @@
+"""Compose and run a command's config from Python (studies chain commands this way; tests use it too).
+
+`compose_command("pretrain", ["model=tiny", "train.steps=2"])` gives the same typed config that
+`babybias pretrain model=tiny train.steps=2` would, and `run_command(...)` runs it in this process.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Sequence
+
+
+def compose_command(command: str, overrides: Sequence[str] = ()) -> Any:
+    """The typed (dataclass) config of `babybias <command> <overrides...>`, without running it."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from babybias.cli import config_dir
+    from babybias.configs import register_all
+
+    register_all()
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(config_dir()), job_name=command):
+        cfg = compose(config_name=command, overrides=list(overrides))
+    return OmegaConf.to_object(cfg)
+
+
+def run_command(command: str, overrides: Sequence[str] = ()) -> Any:
+    """Compose and run `babybias <command> <overrides...>` in this process; returns what `run` returns."""
+    from babybias.cli import COMMANDS
+
+    cfg = compose_command(command, overrides)
+    return importlib.import_module(COMMANDS[command][0]).run(cfg)

@@ -1,0 +1,76 @@
+"""`babybias study experiment=bias_dynamics size=tiny|paper`: do a BabyLM and BERT-base acquire bias alike?
+
+The first seed paper's central figure. Per seed: both architectures (preset `models`: label -> overrides)
+are pretrained on the same corpus with intermediate checkpoints, every checkpoint is evaluated
+(`babybias evaluate checkpoints=all`), and the two trajectories are correlated at the same fractions of
+training (`babybias compare`: Pearson r and Spearman rho per metric). Outputs:
+
+    runs/<name>/<model>/seed<s>/{pretrain,eval}/       the ordinary run folders
+    runs/<name>/compare/seed<s>/<a>__vs__<b>/          aligned.csv, correlations.csv|md, plots/
+    runs/<name>/study/results.csv|md                   the correlations of every seed, config.yaml, DONE
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List
+
+from babybias.errors import ConfigError
+
+
+def model_presets(preset: Dict[str, Any]) -> Dict[str, List[str]]:
+    """The two architectures of the preset, label -> overrides, in order (a, b)."""
+    models = dict(preset.get("models") or {})
+    if len(models) != 2 or not all(isinstance(v, (list, tuple)) for v in models.values()):
+        raise ConfigError("bias_dynamics needs exactly two models: presets.<size>.models = {label: [overrides]}",
+                          fix="see conf/experiment/bias_dynamics.yaml")
+    return {str(k): list(v) for k, v in models.items()}
+
+
+def pretrain_and_evaluate(ctx: Any, label: str, overrides: List[str], seed: int, checkpoints: str = "all") -> Path:
+    """runs/<study>/<label>/seed<seed>/pretrain, pretrained (skipped when DONE) and evaluated."""
+    from babybias.launch.compose import run_command
+
+    name = f"{ctx.name}/{label}/seed{seed}"
+    run_dir = Path(ctx.runs_root) / name / "pretrain"
+    run_command("pretrain", [*ctx.pretrain, *overrides, f"name={name}", f"seed={seed}", *ctx.common])
+    run_command("evaluate", [f"run={run_dir}", f"checkpoints={checkpoints}", *ctx.evaluate, *ctx.common])
+    return run_dir
+
+
+def finish_study(cfg: Any, ctx: Any, table: Any, title: str) -> Dict[str, Any]:
+    """Write runs/<name>/study/{results.csv, results.md, config.yaml, DONE}; returns the table and paths."""
+    from babybias.analysis.report_html import markdown_table
+    from babybias.runs import RunDir, atomic_write_text
+
+    study = RunDir(Path(ctx.runs_root) / ctx.name / "study").create()
+    study.clear_done()
+    study.write_config(cfg)
+    csv, md = study / "results.csv", study / "results.md"
+    atomic_write_text(csv, table.to_csv(index=False))
+    atomic_write_text(md, f"# {title}\n\n{markdown_table(table)}")
+    study.mark_done({"rows": len(table), "csv": str(csv), "markdown": str(md)})
+    print(f"{title}\n\n{markdown_table(table)}\nstudy outputs: {study.path.resolve()}")
+    return {"table": table, "csv": str(csv), "markdown": str(md)}
+
+
+def run(cfg: Any) -> Dict[str, Any]:
+    import pandas as pd
+
+    from babybias.launch.compose import run_command
+    from babybias.studies.premodel import context_of
+
+    ctx, preset = context_of(cfg)
+    models = model_presets(preset)
+    compare_common = [c for c in ctx.common if c.startswith(("data.", "paths."))]
+    tables = []
+    for seed in ctx.seeds:
+        runs = {label: pretrain_and_evaluate(ctx, label, overrides, seed) for label, overrides in models.items()}
+        (a, run_a), (b, run_b) = runs.items()
+        out = Path(ctx.runs_root) / ctx.name / "compare" / f"seed{seed}" / f"{a}__vs__{b}"
+        run_command("compare", [f"a={run_a}", f"b={run_b}", f"out={out}", *list(preset.get("compare", [])),
+                                *compare_common])
+        tables.append(pd.read_csv(out / "correlations.csv").assign(seed=seed, a=a, b=b))
+    table = pd.concat(tables, ignore_index=True)
+    table = table[table["pearson_r"].notna()].reset_index(drop=True)  # counts (n_examples...) do not vary
+    return finish_study(cfg, ctx, table, f"Bias dynamics: {' vs '.join(models)} (correlation over training)")

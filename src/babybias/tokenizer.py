@@ -1,0 +1,106 @@
+"""WordPiece tokenizer training (`tokenizers`) and export as a transformers fast tokenizer.
+
+The tokenizer is trained on the corpus train split only and cached under
+`<cache>/tokenizer/<hash of tokenizer config + corpus key>/`, so the same corpus and settings reuse it.
+The saved folder loads with `AutoTokenizer.from_pretrained(folder)`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from babybias.configs.model import TokenizerConfig
+from babybias.errors import BabybiasError
+from babybias.runs import atomic_path, config_hash
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+INFO_FILE = "babybias_tokenizer.json"
+
+
+def tokenizer_key(tok_cfg: TokenizerConfig, corpus_key: str) -> str:
+    """Cache key: the resolved tokenizer config plus the key of the corpus it is trained on."""
+    return config_hash({"tokenizer": tok_cfg, "corpus": corpus_key})
+
+
+def build_tokenizer(tok_cfg: TokenizerConfig, corpus_artifact: Any, cache_root: str | Path) -> Path:
+    """Train (or find in the cache) the WordPiece tokenizer of `corpus_artifact`; returns its folder."""
+    key = tokenizer_key(tok_cfg, corpus_artifact.key)
+    out = Path(cache_root) / "tokenizer" / key
+    if (out / INFO_FILE).exists():
+        return out
+    train_path = Path(corpus_artifact.train_path)
+    if not train_path.exists() or train_path.stat().st_size == 0:
+        raise BabybiasError(f"corpus train split {train_path} is missing or empty",
+                            fix="rebuild the corpus with `babybias corpus` (check corpus.sources)")
+    backend = train_wordpiece(_lines(train_path), tok_cfg)
+    with atomic_path(out, keep_existing=True) as tmp:  # same key = same inputs: first writer wins
+        save_fast_tokenizer(backend, tok_cfg, tmp)
+        info = {"key": key, "corpus_key": corpus_artifact.key, "vocab_size": backend.get_vocab_size(),
+                "config": {k: getattr(tok_cfg, k) for k in tok_cfg.__dataclass_fields__}}
+        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    return out
+
+
+def _lines(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line:
+                yield line
+
+
+def train_wordpiece(lines, tok_cfg: TokenizerConfig):
+    """A `tokenizers.Tokenizer` with BERT normalization, pre-tokenization and [CLS] ... [SEP] post-processing."""
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers.models import WordPiece
+
+    tok = Tokenizer(WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
+    # Same normalizer as BERT: uncased also strips accents; cased keeps text as is (apart from cleanup).
+    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                                strip_accents=tok_cfg.lowercase, lowercase=tok_cfg.lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece(prefix="##")
+    trainer = trainers.WordPieceTrainer(vocab_size=tok_cfg.vocab_size, min_frequency=tok_cfg.min_frequency,
+                                        special_tokens=SPECIAL_TOKENS, continuing_subword_prefix="##")
+    tok.train_from_iterator(lines, trainer=trainer)
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    return tok
+
+
+def save_fast_tokenizer(backend, tok_cfg: TokenizerConfig, folder: Path) -> None:
+    """Save as a transformers fast tokenizer (tokenizer.json + tokenizer_config.json)."""
+    from transformers import PreTrainedTokenizerFast
+
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=backend, model_max_length=tok_cfg.model_max_length,
+        unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]",
+        do_lower_case=tok_cfg.lowercase, model_input_names=["input_ids", "token_type_ids", "attention_mask"],
+    )
+    fast.save_pretrained(str(folder))
+
+
+def load_tokenizer(folder: str | Path):
+    """The transformers tokenizer saved in `folder` (a tokenizer cache dir, run dir or checkpoint)."""
+    from transformers import AutoTokenizer
+
+    folder = Path(folder)
+    if not (folder / "tokenizer.json").exists():
+        raise BabybiasError(f"{folder} holds no tokenizer.json", fix="pass a folder written by `babybias tokenizer` or `babybias pretrain`")
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
+def copy_tokenizer_files(src: str | Path, dst: str | Path) -> None:
+    """Copy the tokenizer files into a model/checkpoint folder so it is self-contained."""
+    import shutil
+
+    src, dst = Path(src), Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", INFO_FILE):
+        if (src / name).exists():
+            shutil.copy2(src / name, dst / name)

@@ -1,0 +1,212 @@
+"""Mutations: cda, balanced, imbalanced, detox, random_drop reach their targets and report them."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from babybias.configs.corpus import CorpusConfig
+from babybias.corpus.build import build_corpus
+from babybias.corpus.toxicity import SCORERS, get_scorer, register_scorer
+from babybias.errors import BabybiasError, ConfigError
+
+REAL = ["nltk_inaugural", "nltk_state_union"]
+
+
+@register_scorer("test_stub")
+def _stub_scorer():
+    """Flags exactly the sentences containing the word BAD (score 0.9), others score 0.1."""
+    return lambda texts: [0.9 if "BAD" in t.split() else 0.1 for t in texts]
+
+
+@register_scorer("test_all_toxic")
+def _all_toxic():
+    return lambda texts: [1.0] * len(texts)
+
+
+def _txt(path: Path, lines: list[str]) -> str:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def _build(tmp_path, data_cfg, seed=0, dryrun=False, **kw):
+    kw.setdefault("validation_fraction", 0.0)
+    return build_corpus(CorpusConfig(**kw), data_cfg, tmp_path / "cache", seed, dryrun=dryrun, progress=False)
+
+
+@pytest.fixture
+def gendered_file(tmp_path):
+    """100 male, 100 female, 50 neutral and 20 mixed (one male + one female term) sentences."""
+    lines = ([f"He read book number {i} today." for i in range(100)]
+             + [f"She read book number {i} today." for i in range(100)]
+             + [f"They read book number {i} today." for i in range(50)]
+             + [f"He and she read book {i} today." for i in range(20)])
+    return _txt(tmp_path / "gendered.txt", lines)
+
+
+def test_cda_two_sided_adds_a_swapped_copy_after_each_gendered_sentence(tmp_path, data_cfg, gendered_file):
+    art = _build(tmp_path, data_cfg, sources=[gendered_file], mutation="cda", cda_mode="two_sided")
+    lines = art.read("train")
+    assert len(lines) == 270 + 220
+    assert lines[0:2] == ["He read book number 0 today.", "She read book number 0 today."]
+    assert lines[-2:] == ["He and she read book 19 today.", "She and he read book 19 today."]
+    train = art.manifest["splits"]["train"]
+    assert train["male_terms"] == train["female_terms"] == 240
+    report = art.manifest["mutation_report"]["train"]
+    assert report["added"] == 220 and report["removed"] == 0 and len(report["examples"]) == 3
+
+
+def test_cda_one_sided_replaces(tmp_path, data_cfg):
+    src = _txt(tmp_path / "a.txt", ["He thanked his mother.", "He and his sons left.", "Nobody else came today."])
+    art = _build(tmp_path, data_cfg, sources=[src], mutation="cda", cda_mode="one_sided")
+    assert art.read("train") == ["She thanked her father.", "She and her daughters left.", "Nobody else came today."]
+    assert art.manifest["splits"]["train"]["male_terms"] == 1
+    assert art.manifest["splits"]["train"]["female_terms"] == 5
+    assert art.manifest["mutation_report"]["train"]["replaced"] == 2
+
+
+@pytest.mark.parametrize("cda_mode", ["one_sided", "two_sided"])
+def test_balanced_equalizes_real_counts(tmp_path, data_cfg, cda_mode):
+    base = _build(tmp_path, data_cfg, sources=REAL, max_sentences=4000)
+    male, female = base.manifest["splits"]["train"]["male_terms"], base.manifest["splits"]["train"]["female_terms"]
+    assert male > 2 * female  # presidential addresses are male-heavy: a real test of balancing
+    art = _build(tmp_path, data_cfg, sources=REAL, max_sentences=4000, mutation="balanced", cda_mode=cda_mode)
+    train = art.manifest["splits"]["train"]
+    assert abs(train["male_terms"] - train["female_terms"]) <= 0.01 * max(train["male_terms"], train["female_terms"])
+    report = art.manifest["mutation_report"]["train"]
+    assert report["majority"] == "male" and report["before"] == {"male_terms": male, "female_terms": female}
+    n_base = base.manifest["splits"]["train"]["sentences"]
+    assert train["sentences"] == n_base + (report["sentences_swapped"] if cda_mode == "two_sided" else 0)
+    # seeded: same seed -> same corpus, another seed -> another subset
+    again = _build(tmp_path / "again", data_cfg, sources=REAL, max_sentences=4000, mutation="balanced", cda_mode=cda_mode)
+    assert again.read("train") == art.read("train")
+    other = _build(tmp_path, data_cfg, seed=1, sources=REAL, max_sentences=4000, mutation="balanced", cda_mode=cda_mode)
+    assert other.read("train") != art.read("train")
+
+
+def test_balanced_female_majority(tmp_path, data_cfg):
+    lines = ([f"She met her friend number {i}." for i in range(60)] + [f"She waved to guest {i}." for i in range(14)]
+             + [f"He met friend number {i}." for i in range(40)])
+    art = _build(tmp_path, data_cfg, sources=[_txt(tmp_path / "a.txt", lines)], mutation="balanced", cda_mode="one_sided")
+    train = art.manifest["splits"]["train"]
+    assert train["male_terms"] == train["female_terms"] == 87  # 40 + 134 terms
+    assert art.manifest["mutation_report"]["train"]["majority"] == "female"
+
+
+@pytest.mark.parametrize("ratio,side,removed", [(0.3, "female", 57), (0.7, "male", 57), (0.5, "male", 0)])
+def test_imbalanced_reaches_the_ratio(tmp_path, data_cfg, gendered_file, ratio, side, removed):
+    art = _build(tmp_path, data_cfg, sources=[gendered_file], mutation="imbalanced", female_ratio=ratio)
+    train = art.manifest["splits"]["train"]
+    assert abs(train["female_sentence_ratio"] - ratio) < 0.005
+    report = art.manifest["mutation_report"]["train"]
+    assert report["female_ratio_achieved"] == pytest.approx(train["female_sentence_ratio"])
+    assert report["removed"] == removed and train["sentences"] == 270 - removed
+    if removed:
+        assert report["removed_side"] == side
+    lines = art.read("train")
+    assert sum(line.startswith(("They", "He and she")) for line in lines) == 70  # neutral and mixed all kept
+
+
+def test_imbalanced_on_real_text(tmp_path, data_cfg):
+    art = _build(tmp_path, data_cfg, sources=REAL, max_sentences=4000, mutation="imbalanced", female_ratio=0.1)
+    assert abs(art.manifest["splits"]["train"]["female_sentence_ratio"] - 0.1) < 0.01
+
+
+def test_detox_removes_exactly_the_flagged_sentences(tmp_path, data_cfg):
+    lines = [f"A clean sentence number {i}." for i in range(20)] + [f"A BAD sentence number {i}." for i in range(5)]
+    src = _txt(tmp_path / "a.txt", lines)
+    art = _build(tmp_path, data_cfg, sources=[src], mutation="detox", scorer="test_stub", threshold=0.5)
+    assert art.read("train") == lines[:20]
+    report = art.manifest["mutation_report"]["train"]
+    assert report["removed"] == 5 and report["scores"]["above_threshold"] == 5 and report["scores"]["n"] == 25
+    assert all("BAD" in e["text"] and e["score"] == 0.9 for e in report["examples"])
+    assert "test_stub" in report["reason"]
+    kept = _build(tmp_path, data_cfg, sources=[src], mutation="detox", scorer="test_stub", threshold=0.95)
+    assert kept.manifest["mutation_report"]["train"]["removed"] == 0
+
+
+def test_detox_validation_untouched_unless_asked(tmp_path, data_cfg):
+    from babybias.corpus.clean import is_validation
+
+    lines = [f"A BAD sentence number {i} here." for i in range(300)] + [f"A clean sentence {i} here." for i in range(30)]
+    src = _txt(tmp_path / "a.txt", lines)
+    art = _build(tmp_path, data_cfg, sources=[src], validation_fraction=0.1, mutation="detox", scorer="test_stub")
+    assert art.read("validation") == [s for s in lines if is_validation(s, 0.1)]  # BAD ones included
+    assert art.read("train") == [s for s in lines[300:] if not is_validation(s, 0.1)]
+    assert "validation" not in art.manifest["mutation_report"]
+    both = _build(tmp_path, data_cfg, sources=[src], validation_fraction=0.1, mutation="detox", scorer="test_stub",
+                  mutate_validation=True)
+    assert both.read("validation") == [s for s in lines[300:] if is_validation(s, 0.1)]
+    assert both.manifest["mutation_report"]["validation"]["removed"] == sum(is_validation(s, 0.1) for s in lines[:300])
+
+
+def test_detox_with_the_real_profanity_check_scorer(tmp_path, data_cfg):
+    from profanity_check import predict_prob
+
+    clean = ["The committee met on Tuesday to discuss the budget.", "We planted tomatoes in the garden.",
+             "The movie has a charming score and fine acting."]
+    profane = ["What a fucking piece of shit this movie is.", "Shut up, you stupid bitch."]
+    src = _txt(tmp_path / "a.txt", clean + profane)
+    art = _build(tmp_path, data_cfg, sources=[src], mutation="detox")  # default scorer profanity_check, 0.5
+    expected = [s for s, p in zip(clean + profane, predict_prob(clean + profane)) if p <= 0.5]
+    assert art.read("train") == expected == clean
+    assert art.manifest["mutation_report"]["train"]["removed"] == 2
+    assert art.manifest["mutation_report"]["train"]["scores"]["quantiles"]["1.0"] > 0.9
+
+
+def test_empty_after_mutation_is_a_clear_error(tmp_path, data_cfg, gendered_file):
+    with pytest.raises(BabybiasError, match="empty after `detox`.*raise corpus.threshold"):
+        _build(tmp_path, data_cfg, sources=[gendered_file], mutation="detox", scorer="test_all_toxic")
+
+
+def test_unknown_scorer_and_absent_detoxify():
+    with pytest.raises(ConfigError, match="corpus.scorer='nope'"):
+        get_scorer("nope")
+    assert "detoxify" in SCORERS
+    if importlib.util.find_spec("detoxify") is not None:
+        pytest.skip("detoxify is installed here; the missing-package error cannot be observed")
+    with pytest.raises(BabybiasError, match="pip install detoxify"):
+        get_scorer("detoxify")
+
+
+@pytest.mark.parametrize("reference,options", [("detox", {"scorer": "test_stub"}), ("imbalanced", {"female_ratio": 0.2})])
+def test_random_drop_matches_the_reference_count(tmp_path, data_cfg, reference, options):
+    lines = ([f"He wrote BAD note {i} today." for i in range(30)] + [f"She wrote note {i} today." for i in range(60)]
+             + [f"They wrote note {i} today." for i in range(60)])
+    src = _txt(tmp_path / "a.txt", lines)
+    common = dict(sources=[src], **options)
+    ref = _build(tmp_path, data_cfg, mutation=reference, **common)
+    n_removed = ref.manifest["mutation_report"]["train"]["removed"]
+    assert n_removed > 0
+    art = _build(tmp_path, data_cfg, mutation="random_drop", random_drop_reference=reference, **common)
+    report = art.manifest["mutation_report"]["train"]
+    assert report["removed"] == n_removed and report["reference_key"] == ref.key
+    kept = art.read("train")
+    assert len(kept) == len(lines) - n_removed and set(kept) <= set(lines)
+    assert kept != ref.read("train")  # random, not the reference's choice
+
+
+
+def test_seeded_mutations_do_not_depend_on_hash_randomization(tmp_path, data_cfg, gendered_file):
+    """Two processes with different PYTHONHASHSEED build byte-identical imbalanced and balanced corpora."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from babybias.configs.common import DataConfig; from babybias.configs.corpus import CorpusConfig;"
+        "from babybias.corpus.build import build_corpus;"
+        "d = DataConfig(root=sys.argv[1], mirror=None);"
+        "[print(build_corpus(CorpusConfig(sources=[sys.argv[2]], mutation=m, female_ratio=0.3, validation_fraction=0.1),"
+        " d, sys.argv[3], 5, progress=False).train_path.read_text()) for m in ('imbalanced', 'balanced')]"
+    )
+    outs = []
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        cache = tmp_path / f"cache{hash_seed}"
+        out = subprocess.run([sys.executable, "-c", code, data_cfg.root, gendered_file, str(cache)],
+                             capture_output=True, text=True, env=env, check=True)
+        outs.append(out.stdout)
+    assert outs[0] == outs[1] and outs[0].count("\n") > 300

@@ -1,0 +1,122 @@
+"""Self-Debias: the rescaling formula, and a planted biased token on a tiny trained BERT."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from babybias.debias.self_debias import DEBIASING_PREFIXES, SelfDebiasLM, prefixes_for, self_debias_logprobs
+from babybias.errors import ConfigError
+
+PAD, CLS, SEP, MASK, NEUTRAL, BIASED, PREFIX = 0, 1, 2, 3, 4, 5, (6, 7)
+FILLERS = list(range(8, 16))
+
+
+def test_formula_matches_brute_force():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 10))
+    prefixed = [rng.normal(size=(3, 10)) for _ in range(2)]
+    to_logp = lambda a: torch.log_softmax(torch.tensor(a), dim=-1)  # noqa: E731
+    out = self_debias_logprobs(to_logp(logits), [to_logp(p) for p in prefixed], 50.0, 0.01)
+
+    softmax = lambda a: np.exp(a) / np.exp(a).sum(-1, keepdims=True)  # noqa: E731
+    p, pb = softmax(logits), np.maximum(softmax(prefixed[0]), softmax(prefixed[1]))
+    alpha = np.where(pb - p > 0, np.exp(-50.0 * (pb - p)), 1.0)
+    alpha = np.maximum(alpha, 0.01)
+    expected = alpha * p / (alpha * p).sum(-1, keepdims=True)
+    assert out.dtype == torch.float32
+    assert np.allclose(out.exp().numpy(), expected, atol=1e-6)
+
+
+def test_very_unlikely_tokens_stay_finite():
+    logp = torch.log_softmax(torch.tensor([[0.0, -200.0, 5.0]]), dim=-1)  # exp(-205) underflows in fp32
+    out = self_debias_logprobs(logp, [logp.clone()])
+    assert torch.isfinite(out).all() and torch.allclose(out, logp)
+
+
+def test_a_prefix_that_changes_nothing_changes_nothing():
+    logp = torch.log_softmax(torch.randn(4, 12), dim=-1)
+    assert torch.allclose(self_debias_logprobs(logp, [logp.clone()]), logp, atol=1e-6)
+
+
+def test_prefixes_follow_the_paper_and_reject_unknown_types():
+    assert prefixes_for("gender") == [DEBIASING_PREFIXES["gender"]]
+    assert prefixes_for("race") == [DEBIASING_PREFIXES["race-color"]]
+    assert prefixes_for("gender", ["custom: "]) == ["custom: "]
+    with pytest.raises(ConfigError):
+        prefixes_for("astrology")
+
+
+def _batch(n: int, with_prefix: bool, generator: torch.Generator):
+    fillers = torch.tensor(FILLERS)[torch.randint(len(FILLERS), (n, 2), generator=generator)]
+    head = [torch.full((n, 1), CLS)]
+    if with_prefix:
+        head.append(torch.tensor(PREFIX).expand(n, 2))
+    ids = torch.cat([*head, fillers, torch.full((n, 1), MASK), torch.full((n, 1), SEP)], dim=1)
+    if with_prefix:  # the prefix makes the biased token certain
+        labels = torch.full((n,), BIASED)
+    else:  # without it the model is unsure: half neutral, half biased
+        labels = torch.where(torch.rand(n, generator=generator) < 0.5, NEUTRAL, BIASED)
+    return ids, labels
+
+
+@pytest.fixture(scope="module")
+def planted_lm():
+    """A 2-layer BERT trained (a few seconds) so that the debiasing prefix raises p(BIASED) from 1/2 to ~1."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    from babybias.scoring.model import HFMaskedLM
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=16, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)
+    model = BertForMaskedLM(config)
+    optim = torch.optim.Adam(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for step in range(150):
+        ids, labels = _batch(32, with_prefix=bool(step % 2), generator=generator)
+        logits = model(input_ids=ids).logits[:, -2]  # the [MASK] position
+        loss = torch.nn.functional.cross_entropy(logits, labels)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    return HFMaskedLM(model.eval(), "cpu")
+
+
+def test_self_debias_lowers_the_planted_biased_token(planted_lm):
+    ids, _ = _batch(8, with_prefix=False, generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    rows, positions = torch.arange(8), torch.full((8,), 3)
+    with torch.inference_mode():
+        plain = planted_lm.masked_logprobs(ids, mask, rows, positions).exp()
+        debiased_lm = SelfDebiasLM(planted_lm, [list(PREFIX)], decay_constant=50.0, epsilon=0.01)
+        debiased = debiased_lm.masked_logprobs(ids, mask, rows, positions).exp()
+        prefixed, _ = _batch(8, with_prefix=True, generator=torch.Generator().manual_seed(1))
+        biased = planted_lm.masked_logprobs(prefixed, torch.ones_like(prefixed), rows, positions + 2).exp()
+
+    assert plain[:, BIASED].min() > 0.3 and biased[:, BIASED].min() > 0.9  # the planting worked
+    assert (debiased[:, BIASED] < 0.1 * plain[:, BIASED]).all()  # Self-Debias suppresses it
+    assert (debiased[:, NEUTRAL] > plain[:, NEUTRAL]).all()  # and the mass goes elsewhere
+    assert torch.allclose(debiased.sum(-1), torch.ones(8), atol=1e-5)
+    # the wrapper aligns the prefixed masked position: its result equals the formula on explicit inputs
+    expected = self_debias_logprobs(plain.log(), [biased.log()])
+    assert torch.allclose(debiased.log(), expected, atol=1e-4)
+    # hidden states (embeddings) are unchanged by Self-Debias
+    assert torch.equal(debiased_lm.hidden_states(ids, mask), planted_lm.hidden_states(ids, mask))
+
+
+def test_self_debias_refuses_inputs_longer_than_the_model(planted_lm):
+    from babybias.errors import BabybiasError
+
+    lm = SelfDebiasLM(planted_lm, [list(PREFIX) * 4])
+    ids = torch.full((1, 12), FILLERS[0])
+    with pytest.raises(BabybiasError, match="positions"):
+        lm.masked_logprobs(ids, torch.ones_like(ids), torch.tensor([0]), torch.tensor([3]))
+
+
+def test_decay_constant_is_the_papers():
+    assert math.isclose(SelfDebiasLM.__init__.__defaults__[0], 50.0)

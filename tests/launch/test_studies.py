@@ -1,0 +1,135 @@
+"""Study presets: every preset composes for both sizes, and each study chains the right commands.
+
+The chaining tests replace `run_command` with a recorder that writes the files a real command would leave
+(correlations.csv, fairness.csv, eval JSONs), so they check the study logic in milliseconds; the real tiny
+run is `babybias study experiment=bias_dynamics size=tiny` (minutes, see the report in the closing note).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import babybias.launch.compose as compose
+from babybias.errors import ConfigError
+from babybias.launch.compose import compose_command
+
+PRESETS = ("bias_dynamics", "debias_transfer", "fairsisa")
+
+
+@pytest.mark.parametrize("size", ["tiny", "paper"])
+@pytest.mark.parametrize("experiment", PRESETS)
+def test_presets_compose(experiment, size):
+    cfg = compose_command("study", [f"experiment={experiment}", f"size={size}"])
+    assert cfg.experiment == experiment and cfg.name == f"{experiment}_{size}"
+    preset = cfg.preset
+    if experiment == "fairsisa":
+        assert preset["shards"] == [1, 3, 5, 10]
+        compose_command("unlearn", [*preset["unlearn"], "shards=3", "encoder=x"])  # the overrides are valid
+        compose_command("pretrain", preset["encoder"])
+    else:
+        assert len(preset["models"]) == 2
+        for overrides in preset["models"].values():
+            compose_command("pretrain", [*preset["pretrain"], *overrides])
+        compose_command("evaluate", preset["evaluate"])
+
+
+def test_study_errors_name_the_override():
+    from babybias.commands.study import run
+
+    with pytest.raises(ConfigError, match="experiment="):
+        run(compose_command("study"))
+    with pytest.raises(ConfigError, match="size=tiny or size=paper"):
+        compose_command("study", ["experiment=fairsisa", "size=huge"])
+
+
+class Recorder:
+    """Stands in for run_command: records (command, overrides) and writes what the command would write."""
+
+    def __init__(self, runs: Path):
+        self.runs, self.calls = runs, []
+
+    def __call__(self, command, overrides=()):
+        args = dict(o.split("=", 1) for o in overrides if "=" in o)
+        self.calls.append((command, list(overrides)))
+        if command == "compare":
+            out = Path(args["out"])
+            out.mkdir(parents=True)
+            pd.DataFrame([{"benchmark": "stereoset", "category": "overall", "metric": "ss", "n_points": 4,
+                           "pearson_r": 0.5}, {"benchmark": "stereoset", "category": "overall",
+                                               "metric": "n_examples", "n_points": 4, "pearson_r": None}]
+                         ).to_csv(out / "correlations.csv", index=False)
+        if command == "unlearn":
+            run = self.runs / args["name"] / "unlearn"
+            run.mkdir(parents=True)
+            pd.DataFrame([{"round": 0, "eval_set": "test", "method": "sisa", "accuracy": 0.8, "eo_diff": 0.1}]
+                         ).to_csv(run / "fairness.csv", index=False)
+            (run / "DONE").write_text("{}")
+        if command == "evaluate":
+            run = Path(args["run"])
+            folder = run.parent / "eval" / "final"
+            folder.mkdir(parents=True, exist_ok=True)
+            size = 64 if "babylm" in str(run) else 96
+            stem, ss = ("stereoset", 60.0) if "debias" not in args else (f"stereoset-{args['debias']}", 55.0)
+            ss += size / 100 if "debias" in args else 0
+            (folder / f"{stem}.json").write_text(json.dumps({"summary": {"ss": ss, "lms": 80.0}}))
+        return None
+
+
+@pytest.fixture
+def recorder(tmp_path, monkeypatch):
+    rec = Recorder(tmp_path / "runs")
+    monkeypatch.setattr(compose, "run_command", rec)
+    return rec
+
+
+def _study(tmp_path, experiment):
+    return compose_command("study", [f"experiment={experiment}", f"paths.runs={tmp_path / 'runs'}",
+                                     f"data.root={tmp_path / 'data'}", "report=false"])
+
+
+def test_bias_dynamics_chains_pretrain_evaluate_compare(tmp_path, recorder):
+    from babybias.studies import bias_dynamics
+
+    result = bias_dynamics.run(_study(tmp_path, "bias_dynamics"))
+    commands = [c for c, _ in recorder.calls]
+    assert commands == ["pretrain", "evaluate", "pretrain", "evaluate", "compare"]
+    pretrain_a, evaluate_a, pretrain_b = (dict(o.split("=", 1) for o in recorder.calls[i][1]) for i in range(3))
+    assert pretrain_a["name"] == "bias_dynamics_tiny/babylm/seed0" and pretrain_a["model.hidden_size"] == "64"
+    assert pretrain_b["model.hidden_size"] == "96"  # same corpus, other architecture
+    assert pretrain_a["corpus.max_sentences"] == pretrain_b["corpus.max_sentences"]
+    assert evaluate_a["checkpoints"] == "all"
+    compare_args = dict(o.split("=", 1) for o in recorder.calls[4][1])
+    assert compare_args["a"].endswith("babylm/seed0/pretrain") and compare_args["b"].endswith("bert_base/seed0/pretrain")
+    assert list(result["table"]["metric"]) == ["ss"]  # constant counts dropped
+    assert (tmp_path / "runs" / "bias_dynamics_tiny" / "study" / "DONE").exists()
+
+
+def test_fairsisa_runs_one_unlearn_per_shard_count_and_skips_done(tmp_path, recorder):
+    from babybias.studies import fairsisa
+
+    fairsisa.run(_study(tmp_path, "fairsisa"))
+    unlearns = [dict(o.split("=", 1) for o in o_) for c, o_ in recorder.calls if c == "unlearn"]
+    assert [u["shards"] for u in unlearns] == ["1", "3", "5", "10"]
+    assert {u["encoder"] for u in unlearns} == {str(tmp_path / "runs" / "fairsisa_tiny" / "encoder" / "seed0" / "pretrain")}
+    table = pd.read_csv(tmp_path / "runs" / "fairsisa_tiny" / "study" / "results.csv")
+    assert table["shards"].tolist() == [1, 3, 5, 10]
+    recorder.calls.clear()
+    fairsisa.run(_study(tmp_path, "fairsisa"))  # every arm is DONE: only the (skipping) encoder pretrain runs
+    assert [c for c, _ in recorder.calls] == ["pretrain"]
+
+
+def test_debias_transfer_correlates_the_two_models_bias_changes(tmp_path, recorder):
+    from babybias.studies import debias_transfer
+
+    table = debias_transfer.run(_study(tmp_path, "debias_transfer"))["table"]
+    rows = table[(table["method"] != "ALL") & (table["metric"] == "stereoset.ss")]
+    assert set(rows["method"]) == {"inlp", "sentence_debias", "self_debias"}
+    # the recorder's debiased ss is 55 + 0.64 (babylm) or 55 + 0.96 (bert) against a baseline of 60
+    assert rows["change_babylm"].tolist() == pytest.approx([-4.36] * 3)
+    assert rows["change_bert_base"].tolist() == pytest.approx([-4.04] * 3)
+    # lms is unchanged (0, 0) and ss moves together: the changes of the two models are perfectly correlated
+    assert table[table["method"] == "ALL"]["change_babylm"].item() == pytest.approx(1.0)

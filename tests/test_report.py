@@ -1,0 +1,113 @@
+"""`babybias report`: tidy table from hand-written run folders, plots only where data exists, self-contained HTML."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from babybias.analysis.report import TIDY_COLUMNS, gather
+from babybias.analysis.report_html import pearson
+from babybias.errors import BabybiasError
+from babybias.launch.compose import run_command
+
+CKPTS = {"step-0000002": 2, "step-0000004": 4, "final": 8}
+
+
+def write_pretrain(root: Path, name: str, model: str, crows: list[float], ratio: float | None = None) -> Path:
+    run = root / name / "pretrain"
+    run.mkdir(parents=True)
+    corpus = {"mutation": "imbalanced" if ratio is not None else "original", "female_ratio": ratio or 0.5}
+    (run / "config.yaml").write_text(yaml.safe_dump({"command": "pretrain", "name": name, "seed": 0,
+                                                     "model": {"name": model}, "corpus": corpus,
+                                                     "train": {"steps": 8}}))
+    losses = [5.0 - 0.3 * s for s in range(1, 9)]
+    lines = [{"step": s, "loss": loss} for s, loss in zip(range(1, 9), losses)]
+    lines.insert(2, {"event": "checkpoint", "step": 2})
+    (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    (run / "DONE").write_text(json.dumps({"steps": 8, "final_loss": losses[-1]}))
+    for (ckpt, step), score in zip(CKPTS.items(), crows):
+        folder = run / ("model" if ckpt == "final" else f"checkpoints/{ckpt}")
+        folder.mkdir(parents=True)
+        (folder / "state.json").write_text(json.dumps({"step": step, "total_steps": 8}))
+        result = {"summary": {"metric_score": score, "n_pairs": 10},
+                  "per_category": {"gender": {"metric_score": score + 1}}}
+        out = root / name / "eval" / ckpt
+        out.mkdir(parents=True)
+        (out / "crows_pairs.json").write_text(json.dumps(result))
+    return run
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    root = tmp_path / "runs"
+    write_pretrain(root, "babylm", "babylm", [50.0, 55.0, 60.0])
+    write_pretrain(root, "bert", "bert_base", [52.0, 58.0, 61.0])
+    for ratio, score in ((0.1, 45.0), (0.5, 55.0), (0.9, 65.0)):
+        write_pretrain(root, f"imb{ratio}", "tiny", [score, score, score], ratio=ratio)
+    compare = root / "compare" / "babylm__vs__bert"
+    compare.mkdir(parents=True)
+    (compare / "config.yaml").write_text("command: compare\n")
+    pd.DataFrame({"benchmark": "crows_pairs", "category": "overall", "metric": "metric_score",
+                  "fraction": [0.25, 0.5, 1.0], "step_a": [2, 4, 8], "value_a": [50.0, 55.0, 60.0],
+                  "value_b": [52.0, 58.0, 61.0]}).to_csv(compare / "aligned.csv", index=False)
+    unlearn = root / "fs" / "unlearn"
+    unlearn.mkdir(parents=True)
+    (unlearn / "config.yaml").write_text("command: unlearn\nname: fs\nsisa: {shards: 3}\n")
+    rows = [{"round": r, "eval_set": "test", "method": m, "accuracy": 0.8 - 0.01 * r - d, "balanced_accuracy": 0.7,
+             "eo_diff": 0.2 - d, "dp_diff": 0.1, "avg_odds_diff": 0.1, "n": 100}
+            for r in (0, 1) for m, d in (("sisa", 0.0), ("fairsisa_final", 0.05))]
+    pd.DataFrame(rows).to_csv(unlearn / "fairness.csv", index=False)
+    return root
+
+
+def test_gather_builds_one_tidy_table(runs):
+    g = gather(str(runs / "**"))
+    assert list(g.metrics.columns) == TIDY_COLUMNS
+    assert len(g.runs) == 7 and set(g.runs["command"]) == {"pretrain", "compare", "unlearn"}
+    # 5 pretrain runs x 8 logged losses; eval: 5 runs x 3 checkpoints x (overall metric_score, n_pairs, gender)
+    assert (g.metrics["source"] == "train").sum() == 5 * 8
+    assert (g.metrics["source"] == "eval").sum() == 5 * 3 * 3
+    # unlearn: 2 rounds x 2 methods x (accuracy, balanced_accuracy, eo_diff, dp_diff, avg_odds_diff)
+    assert (g.metrics["source"] == "fairness").sum() == 2 * 2 * 5
+    bert = g.metrics[(g.metrics["run"] == "bert/pretrain") & (g.metrics["category"] == "overall")
+                     & (g.metrics["metric"] == "metric_score")].sort_values("step")
+    assert bert["step"].tolist() == [2, 4, 8] and bert["fraction"].tolist() == [0.25, 0.5, 1.0]
+    assert bert["value"].tolist() == [52.0, 58.0, 61.0]
+    ratios = g.runs.set_index("run")["female_ratio"].dropna().to_dict()
+    assert ratios == {"imb0.1/pretrain": 0.1, "imb0.5/pretrain": 0.5, "imb0.9/pretrain": 0.9}
+
+
+def test_report_writes_tables_plots_and_self_contained_html(runs, tmp_path):
+    out = run_command("report", [f"runs={runs}/**", f"out={tmp_path / 'report'}", f"paths.runs={runs}"])
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["accuracy_vs_eo.png", "bias_over_training.png", "bias_vs_female_ratio.png",
+                    "learning_curves.png", "model_scatter.png"]
+    page = (out / "report.html").read_text()
+    assert page.count("src='data:image/png;base64,") == 5
+    assert not re.search(r"src=['\"](?!data:)", page)  # nothing loaded from elsewhere
+    md = (out / "report.md").read_text()
+    assert all(f"]({name})" in md for name in pngs)
+    main = pd.read_csv(out / "runs.csv").set_index("run")
+    assert main.loc["bert/pretrain", "crows_pairs.metric_score"] == 61.0  # the final checkpoint's value
+    assert main.loc["babylm/pretrain", "final_loss"] == pytest.approx(5.0 - 0.3 * 8)
+    assert len(pd.read_parquet(out / "metrics.parquet")) == len(pd.read_csv(out / "metrics.csv"))
+
+
+def test_report_draws_only_the_plots_with_data(runs, tmp_path):
+    out = run_command("report", [f"runs={runs}/babylm/**", f"out={tmp_path / 'one'}", f"paths.runs={runs}"])
+    assert sorted(p.name for p in out.glob("*.png")) == ["bias_over_training.png", "learning_curves.png"]
+    with pytest.raises(BabybiasError, match="no runs"):
+        run_command("report", [f"runs={tmp_path}/nothing/**", f"paths.runs={runs}"])
+
+
+def test_pearson():
+    x = np.arange(5.0)
+    assert pearson(x, 2 * x + 1) == pytest.approx(1.0)
+    assert pearson(x, -x) == pytest.approx(-1.0)
+    assert np.isnan(pearson(x, np.ones(5)))

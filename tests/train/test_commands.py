@@ -1,0 +1,40 @@
+"""`babybias tokenizer` and `babybias pretrain` on a corpus built by babybias.corpus from a user text file."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from babybias.launch.compose import run_command
+
+from conftest import tiny_overrides, write_sentences
+
+torch.set_num_threads(1)
+
+
+def _real_corpus_overrides(tmp_path, shared_data):
+    text = write_sentences(tmp_path / "mini.txt", 700, seed=5)
+    return [f"data.root={shared_data}", "data.mirror=null", f"corpus.sources=[{text}]"]
+
+
+def test_tokenizer_then_pretrain_share_the_cached_tokenizer(tmp_path, shared_data):
+    from transformers import AutoTokenizer
+
+    extra = _real_corpus_overrides(tmp_path, shared_data)
+    overrides = tiny_overrides(tmp_path, steps=3, **{"tokenizer.vocab_size": 300})
+    base = {k: v for k, v in (o.split("=", 1) for o in overrides)}
+    tok_overrides = [f"{k}={base[k]}" for k in ("name", "seed", "tokenizer.vocab_size", "tokenizer.model_max_length", "paths.runs", "paths.cache")]
+    tok_dir = run_command("tokenizer", tok_overrides + extra)
+    tok_run = tmp_path / "runs" / "tiny" / "tokenizer"
+    assert (tok_run / "DONE").exists()
+    tok = AutoTokenizer.from_pretrained(str(tok_run))
+    assert tok.convert_ids_to_tokens(tok("The nurse reads.")["input_ids"]) == ["[CLS]", "The", "nurse", "reads", ".", "[SEP]"]
+
+    result = run_command("pretrain", overrides + extra)
+    run = tmp_path / "runs" / "tiny" / "pretrain"
+    assert (run / "DONE").exists() and result.steps == 3
+    corpus = json.loads((run / "corpus.json").read_text())
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["inputs"] == {"corpus_key": corpus["key"], "tokenizer_key": tok_dir.name}
+    assert (run / "tokenizer" / "tokenizer.json").read_bytes() == (tok_dir / "tokenizer.json").read_bytes()

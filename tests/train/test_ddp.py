@@ -1,0 +1,53 @@
+"""`torchrun --nproc_per_node 2` on CPU (gloo): each rank trains on its shard, ranks end with equal weights,
+and the result matches a single process on the same global batch (no dropout, so only rounding differs)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from conftest import tiny_overrides
+
+DRIVER = """
+import os, sys, torch
+from pathlib import Path
+import babybias.commands.pretrain as pretrain
+from babybias.launch.compose import compose_command
+
+class Corpus:
+    path = Path({root!r}); key = "fakecorpus01"; manifest = {{}}
+    train_path = path / "train.txt"; validation_path = path / "validation.txt"
+
+torch.set_num_threads(1)
+pretrain.build_corpus_artifact = lambda cfg: Corpus
+result = pretrain.run(compose_command("pretrain", sys.argv[1:]))
+torch.save(result.model.state_dict(), Path({out!r}) / f"rank{{os.environ['RANK']}}.pt")
+"""
+
+
+@pytest.mark.ddp
+def test_two_process_gloo_run_agrees_with_one_process(tmp_path, tiny_corpus, monkeypatch):
+    no_dropout = {"model.hidden_dropout": 0.0, "model.attention_dropout": 0.0, "train.checkpoint_steps": "[]"}
+    driver = tmp_path / "driver.py"
+    driver.write_text(textwrap.dedent(DRIVER.format(root=str(tiny_corpus.path), out=str(tmp_path))))
+    args = tiny_overrides(tmp_path, name="ddp", steps=3, **no_dropout)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(driver), *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+
+    import babybias.commands.pretrain as pretrain
+    from babybias.launch.compose import compose_command
+
+    monkeypatch.setattr(pretrain, "build_corpus_artifact", lambda cfg: tiny_corpus)
+    single = pretrain.run(compose_command("pretrain", tiny_overrides(tmp_path, name="single", steps=3, **no_dropout)))
+    reference = single.model.state_dict()
+    assert all(torch.allclose(rank0[k], reference[k], atol=1e-5) for k in rank0)
+    ddp_run = tmp_path / "runs" / "ddp" / "pretrain"
+    assert (ddp_run / "DONE").exists() and '"world_size": 2' in (ddp_run / "meta.json").read_text()
+    assert not any(p.name.startswith("rank") for p in ddp_run.iterdir())
