@@ -17,7 +17,7 @@ TORCH_PIP_ARGS ?=
 export WANDB_MODE ?= offline
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup data demo test test-fast bench clean-runs help
+.PHONY: setup data demo test test-fast bench bench-gpu clean-runs help
 
 help:
 	@echo "make demo | make test | make bench | make setup | make data"
@@ -48,6 +48,9 @@ bench: setup
 	$(BIN)/python benchmarks/pretrain_throughput.py
 	$(BIN)/python benchmarks/scoring_speed.py
 	$(BIN)/python benchmarks/fairsisa_speed.py
+
+bench-gpu: setup
+	$(BIN)/python benchmarks/gpu_pretrain.py
 
 clean-runs:
 	rm -rf runs outputs multirun
