@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from babybias.configs.model import TokenizerConfig
 from babybias.errors import BabybiasError
@@ -19,9 +19,13 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 INFO_FILE = "babybias_tokenizer.json"
 
 
+TRAINER_VERSION = 2
+"""Bumped when training changes its output for the same inputs (2: deterministic merge order)."""
+
+
 def tokenizer_key(tok_cfg: TokenizerConfig, corpus_key: str) -> str:
-    """Cache key: the resolved tokenizer config plus the key of the corpus it is trained on."""
-    return config_hash({"tokenizer": tok_cfg, "corpus": corpus_key})
+    """Cache key: the resolved tokenizer config, the trainer version and the key of the corpus it is trained on."""
+    return config_hash({"tokenizer": tok_cfg, "corpus": corpus_key, "trainer": TRAINER_VERSION})
 
 
 def build_tokenizer(tok_cfg: TokenizerConfig, corpus_artifact: Any, cache_root: str | Path) -> Path:
@@ -34,10 +38,11 @@ def build_tokenizer(tok_cfg: TokenizerConfig, corpus_artifact: Any, cache_root: 
     if not train_path.exists() or train_path.stat().st_size == 0:
         raise BabybiasError(f"corpus train split {train_path} is missing or empty",
                             fix="rebuild the corpus with `babybias corpus` (check corpus.sources)")
-    backend = train_wordpiece(_lines(train_path), tok_cfg)
+    backend = train_wordpiece(lambda: _lines(train_path), tok_cfg)
     with atomic_path(out, keep_existing=True) as tmp:  # same key = same inputs: first writer wins
         save_fast_tokenizer(backend, tok_cfg, tmp)
         info = {"key": key, "corpus_key": corpus_artifact.key, "vocab_size": backend.get_vocab_size(),
+                "trainer_version": TRAINER_VERSION,
                 "config": {k: getattr(tok_cfg, k) for k in tok_cfg.__dataclass_fields__}}
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return out
@@ -51,20 +56,70 @@ def _lines(path: Path) -> Iterator[str]:
                 yield line
 
 
-def train_wordpiece(lines, tok_cfg: TokenizerConfig):
-    """A `tokenizers.Tokenizer` with BERT normalization, pre-tokenization and [CLS] ... [SEP] post-processing."""
-    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
+def _bert_normalizer(tok_cfg: TokenizerConfig):
+    from tokenizers import normalizers
+
+    # Same normalizer as BERT: uncased also strips accents; cased keeps text as is (apart from cleanup).
+    return normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                      strip_accents=tok_cfg.lowercase, lowercase=tok_cfg.lowercase)
+
+
+# Word-internal characters are renamed into the supplementary private-use planes while training (see below).
+_INTERNAL_BASE = 0xF0000
+
+
+def train_wordpiece(lines: Iterable[str] | Callable[[], Iterable[str]], tok_cfg: TokenizerConfig):
+    """A `tokenizers.Tokenizer` (WordPiece, BERT normalization and pre-tokenization, [CLS] ... [SEP]) trained
+    on `lines` (an iterable, read twice, or a function returning a fresh iterator).
+
+    Deterministic: the same lines and config give the same vocabulary *and ids* in every process.
+    `tokenizers`' own WordPieceTrainer does not: it gives the `##x` continuation characters ids in hash-map
+    order, and merges with equal counts are broken by those ids, so two runs differ in a few entries and in
+    many ids. Here the same merge algorithm (BPE over words, the one WordPieceTrainer runs) is given words in
+    which every word-internal character is renamed to its own private-use code point (assigned in sorted
+    order); the alphabet is then sorted by code point, every id is a function of the input, and the
+    vocabulary is the one WordPieceTrainer learns up to the order of tied merges. Renamed tokens are mapped
+    back to `##`-prefixed WordPiece entries.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from tokenizers.models import WordPiece
 
-    tok = Tokenizer(WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
-    # Same normalizer as BERT: uncased also strips accents; cased keeps text as is (apart from cleanup).
-    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
-                                                strip_accents=tok_cfg.lowercase, lowercase=tok_cfg.lowercase)
+    if not callable(lines) and iter(lines) is lines:
+        lines = list(lines)  # a one-shot iterator: keep it, it is read twice
+    read = lines if callable(lines) else (lambda: lines)
+    normalizer, pre_tokenizer = _bert_normalizer(tok_cfg), pre_tokenizers.BertPreTokenizer()
+
+    chars: set[str] = set()
+    for line in read():
+        chars.update(normalizer.normalize_str(line))
+    chars.discard(" ")
+    if chars and max(map(ord, chars)) >= _INTERNAL_BASE:  # BERT's clean_text removes them; guard all the same
+        raise BabybiasError("the corpus contains supplementary private-use characters (U+F0000 and above), "
+                            "which the tokenizer trainer reserves", fix="remove them from the corpus sources")
+    rename = {ord(c): _INTERNAL_BASE + i for i, c in enumerate(sorted(chars))}
+    restore = {chr(v): chr(k) for k, v in rename.items()}
+
+    def renamed_lines() -> Iterator[str]:
+        for line in read():
+            words = [w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(line))]
+            yield " ".join(w[0] + w[1:].translate(rename) for w in words)
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    # like WordPieceTrainer, the alphabet holds every character both as a word start and as `##` continuation
+    trainer = trainers.BpeTrainer(vocab_size=tok_cfg.vocab_size, min_frequency=tok_cfg.min_frequency,
+                                  special_tokens=SPECIAL_TOKENS, show_progress=False, initial_alphabet=sorted(chars))
+    bpe.train_from_iterator(renamed_lines(), trainer=trainer)
+    vocab = {}
+    for token, idx in bpe.get_vocab().items():
+        plain = "".join(restore.get(c, c) for c in token)
+        vocab["##" + plain if token[0] in restore else plain] = idx
+
+    tok = Tokenizer(WordPiece(vocab, unk_token="[UNK]", continuing_subword_prefix="##"))
+    tok.add_special_tokens(SPECIAL_TOKENS)  # matched whole in text ("[MASK]"), skipped by decode; ids 0-4 kept
+    tok.normalizer = _bert_normalizer(tok_cfg)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(vocab_size=tok_cfg.vocab_size, min_frequency=tok_cfg.min_frequency,
-                                        special_tokens=SPECIAL_TOKENS, continuing_subword_prefix="##")
-    tok.train_from_iterator(lines, trainer=trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",

@@ -202,7 +202,7 @@ def pretrain_cfg_stub(init_from: str, runs: str):
 
 
 def test_a_given_tokenizer_is_used_as_is(tmp_path, use_corpus, monkeypatch):
-    """tokenizer.path reruns a run with its exact tokenizer (WordPiece training breaks ties in hash order)."""
+    """tokenizer.path reruns a run with its exact tokenizer (e.g. one trained by an older babybias)."""
     import babybias.tokenizer as tokenizer_module
 
     _pretrain(tiny_overrides(tmp_path, name="first", steps=1))

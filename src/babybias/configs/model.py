@@ -24,8 +24,7 @@ class TokenizerConfig:
     """Written into the saved tokenizer; keep it <= model.max_position_embeddings."""
     path: Optional[str] = None
     """Use this saved tokenizer (a folder with tokenizer.json, e.g. runs/<name>/pretrain/tokenizer) instead of training
-    one. WordPiece training in `tokenizers` breaks frequency ties in hash order, so two trainings on the same corpus
-    can differ in a few entries; pass a run's tokenizer to rerun it bit for bit on another machine."""
+    one (training is deterministic, so this is for reusing a tokenizer across corpora or from older runs)."""
 
     def __post_init__(self) -> None:
         if self.kind != "wordpiece":
