@@ -67,6 +67,24 @@ def test_batches_depend_only_on_seed_and_step():
     assert torch.equal(torch.cat(halves), a.global_batch(3)[0])
 
 
+def test_prefetched_batches_equal_inline_ones(tmp_path):
+    from babybias.train.data import BatchPrefetcher
+
+    blocks = np.random.default_rng(0).integers(5, 100, (30, 16))
+    inline = MLMBatches(blocks, BlockOrder(30, seed=1), 8, 5, 0.15, MASK, 100, SPECIAL)
+    ahead = BatchPrefetcher(MLMBatches(blocks, BlockOrder(30, seed=1, folder=tmp_path), 8, 5, 0.15, MASK, 100,
+                                       SPECIAL), workers=3, last_step=12)
+    try:
+        for step in [0, 1, 2, 7, 8, 11]:  # a jump, as after a resume, and the last step
+            x, y = ahead.get(step)
+            xi, yi = inline.global_batch(step)
+            assert torch.equal(x, xi) and torch.equal(y, yi)
+        assert not ahead._pending  # nothing scheduled past the last step
+    finally:
+        ahead.close()
+    assert (tmp_path / "order-epoch0002.npy").exists()  # 12 steps x 8 = 96 samples: epochs 0-3 of 30 blocks
+
+
 def test_masked_only_head_gives_the_full_head_loss():
     cfg = ModelConfig(name="t", hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
                       max_position_embeddings=64, hidden_dropout=0.0, attention_dropout=0.0)

@@ -126,6 +126,16 @@ def test_micro_batches_do_not_change_results(tmp_path, use_corpus):
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
+def test_dataloader_workers_change_nothing(tmp_path, use_corpus):
+    """Batches prepared ahead in background threads: the same losses and weights, bit for bit (dropout on)."""
+    _pretrain(tiny_overrides(tmp_path, name="inline", steps=4))
+    _pretrain(tiny_overrides(tmp_path, name="ahead", steps=4, **{"impl.dataloader_workers": 2}))
+    assert _losses(tmp_path / "runs" / "inline" / "pretrain") == _losses(tmp_path / "runs" / "ahead" / "pretrain")
+    a = _weights(tmp_path / "runs" / "inline" / "pretrain" / "model")
+    b = _weights(tmp_path / "runs" / "ahead" / "pretrain" / "model")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_checkpoint_of_other_model_config_is_a_clear_error(tmp_path, use_corpus):
     def crash_at_3(step):
         if step == 3:

@@ -45,6 +45,8 @@ class ImplConfig:
     num_threads: Optional[int] = None
     """torch intra-op threads; null = torch default."""
     dataloader_workers: int = 0
+    """Background threads preparing the next batches (cut, mask, pin for the GPU) while the model trains; 0 = in
+    the training loop. Batches depend only on (seed, step), so this changes no result; helps on GPUs only."""
     eval_batch_size: int = 128
     """Masked variants scored per forward pass in evaluation."""
     masked_lm_head_only: bool = True

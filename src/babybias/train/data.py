@@ -14,6 +14,7 @@ micro-batched run and a DDP run (each rank slices the same global batch) see exa
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,8 +93,13 @@ class BlockOrder:
             raise BabybiasError("the corpus yields no training block",
                                 fix="use a bigger corpus (corpus.max_sentences) or a shorter train.seq_len")
         self._perms: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()  # the batch prefetcher reads the order from background threads
 
     def permutation(self, epoch: int, write: bool = True) -> np.ndarray:
+        with self._lock:
+            return self._permutation(epoch, write)
+
+    def _permutation(self, epoch: int, write: bool) -> np.ndarray:
         if epoch not in self._perms:
             path = self.folder / f"order-epoch{epoch:04d}.npy" if self.folder else None
             if path is not None and path.exists():
@@ -168,6 +174,45 @@ class MLMBatches:
         per_rank = self.batch_size // world_size
         sl = slice(rank * per_rank, (rank + 1) * per_rank)
         return inputs[sl], labels[sl]
+
+
+class BatchPrefetcher:
+    """`impl.dataloader_workers`: the global batches of the next steps, prepared in background threads.
+
+    A batch is a pure function of (seed, step) (`MLMBatches.global_batch`), so preparing it early changes
+    nothing but when the work happens: cutting blocks, masking and (for a GPU) pinning memory overlap the
+    model's step. `workers` threads keep up to `workers` steps ready beyond the one being trained.
+    """
+
+    def __init__(self, batches: MLMBatches, workers: int, last_step: int, write_order: bool = True,
+                 pin_memory: bool = False):
+        from concurrent.futures import ThreadPoolExecutor
+
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        self.batches, self.workers, self.last_step = batches, workers, last_step
+        self.write_order, self.pin_memory = write_order, pin_memory
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="babybias-batches")
+        self._pending: dict = {}
+
+    def _make(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs, labels = self.batches.global_batch(step, write_order=self.write_order)
+        if self.pin_memory:
+            inputs, labels = inputs.pin_memory(), labels.pin_memory()
+        return inputs, labels
+
+    def get(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The global batch of `step`; schedules the following ones."""
+        for stale in [s for s in self._pending if s < step]:
+            self._pending.pop(stale).cancel()
+        for ahead in range(step, max(step, min(step + self.workers, self.last_step - 1)) + 1):
+            if ahead not in self._pending:
+                self._pending[ahead] = self._pool.submit(self._make, ahead)
+        return self._pending.pop(step).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
 
 
 def fixed_validation_batch(blocks: np.ndarray, n_blocks: int, seed: int, mlm_probability: float, mask_id: int,

@@ -24,7 +24,7 @@ from babybias.model import MaskedLMObjective, build_model, check_compatible, cou
 from babybias.runs import RunDir, child_seed, to_jsonable
 from babybias.train import checkpoint as ckpt
 from babybias.train import distributed, precision
-from babybias.train.data import BlockOrder, MLMBatches, fixed_validation_batch
+from babybias.train.data import BatchPrefetcher, BlockOrder, MLMBatches, fixed_validation_batch
 from babybias.train.logger import MetricsLogger, truncate_metrics
 from babybias.train.optim import build_optimizer, build_scheduler
 from babybias.train.signals import Preempted, StopRequest
@@ -97,6 +97,10 @@ class Pretrainer:
         self.special_ids = special
         self.batches = MLMBatches(data.train_blocks, self.order, cfg.train.batch_size, child_seed(seed, "masking"),
                                   cfg.train.mlm_probability, self.tokenizer.mask_token_id, vocab, special)
+        self.prefetch = None
+        if cfg.impl.dataloader_workers > 0:
+            self.prefetch = BatchPrefetcher(self.batches, cfg.impl.dataloader_workers, cfg.train.steps,
+                                            write_order=self.dist.is_main, pin_memory=self.device.type == "cuda")
         if resume_from is not None:
             self._restore(resume_from)
         self._peak_flops = precision.peak_flops(self.device)  # None on CPU: no MFU
@@ -153,6 +157,8 @@ class Pretrainer:
                         raise Preempted(self.step, str(self.checkpoint_dir(self.step)))
         finally:
             logger.close()
+            if self.prefetch is not None:
+                self.prefetch.close()
         model_dir = self.save_final_model()
         return TrainResult(self.step, self.tokens_seen, last_loss, self._last_validation, model_dir, self.model)
 
@@ -163,11 +169,16 @@ class Pretrainer:
         t0 = time.perf_counter()
         cfg = self.cfg.train
         self.wrapped.train()
-        inputs, labels = self.batches.global_batch(self.step, write_order=self.dist.is_main)
+        if self.prefetch is not None:
+            inputs, labels = self.prefetch.get(self.step)
+        else:
+            inputs, labels = self.batches.global_batch(self.step, write_order=self.dist.is_main)
         n_predicted = int((labels != -100).sum())
         per_rank = cfg.batch_size // self.dist.world_size
         rank_slice = slice(self.dist.rank * per_rank, (self.dist.rank + 1) * per_rank)
-        inputs, labels = inputs[rank_slice].to(self.device), labels[rank_slice].to(self.device)
+        non_blocking = self.prefetch is not None and self.device.type == "cuda"  # pinned by the prefetcher
+        inputs = inputs[rank_slice].to(self.device, non_blocking=non_blocking)
+        labels = labels[rank_slice].to(self.device, non_blocking=non_blocking)
         micro = self.cfg.impl.micro_batch_size or per_rank
         chunks = list(zip(inputs.split(micro), labels.split(micro)))
         loss_sum = torch.zeros((), device=self.device)
