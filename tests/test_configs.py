@@ -79,3 +79,13 @@ def test_config_error_is_one_line_fast_and_nonzero(tmp_path):
 def test_unknown_command():
     out = subprocess.run([sys.executable, "-m", "babybias.cli", "nope"], capture_output=True, text=True)
     assert out.returncode == 2 and "unknown command" in out.stderr
+
+
+def test_cli_aliases_rewrite_keys():
+    from babybias.cli import _to_overrides
+
+    assert _to_overrides("pretrain", ["-m", "seed=0,1", "launch.wait=false"]) == [
+        "-m", "seed=0,1", "hydra.launcher.wait=false"]
+    assert _to_overrides("evaluate", ["model=demo", "eval=[seat]"]) == ["run=demo", "eval=[seat]"]
+    assert _to_overrides("unlearn", ["audit", "model=demo"]) == ["action=audit", "encoder=demo"]
+    assert _to_overrides("pretrain", ["model=tiny"]) == ["model=tiny"]  # a config group there

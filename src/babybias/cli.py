@@ -37,6 +37,8 @@ KEY_ALIASES: dict[str, dict[str, str]] = {
     "unlearn": {"model": "encoder"},
     "evaluate": {"model": "run"},
 }
+# In every command: `launch.wait=false` (submit a sweep and return) is the launcher's own `hydra.launcher.wait`.
+COMMON_ALIASES: dict[str, str] = {"launch.wait": "hydra.launcher.wait"}
 
 
 def config_dir() -> Path:
@@ -79,7 +81,7 @@ def _to_overrides(command: str, args: list[str]) -> list[str]:
     """Turn `babybias data prepare ...` into `action=prepare ...` for commands that take an action word."""
     if command in ACTION_COMMANDS and args and "=" not in args[0] and not args[0].startswith("-"):
         args = [f"action={args[0]}", *args[1:]]
-    aliases = KEY_ALIASES.get(command, {})
+    aliases = {**COMMON_ALIASES, **KEY_ALIASES.get(command, {})}
     out = []
     for arg in args:
         key, sep, value = arg.partition("=")

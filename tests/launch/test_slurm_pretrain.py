@@ -92,7 +92,7 @@ def test_preempted_pretrain_is_requeued_and_matches_an_uninterrupted_run(slurm_c
 
     root, env = pretrain_env
     pretrain_sweep(root, env, "experiment=slurm_long", "seed=5", "name=straight,preempted",
-                   "hydra/launcher=slurm", "hydra.launcher.wait=false")
+                   "hydra/launcher=slurm", "launch.wait=false")  # the CLI alias
     sweep = latest_sweep(root)
     jobs = {e["overrides"][-1]: e for e in json.loads((sweep / "jobs.json").read_text())["jobs"]}
     target = jobs["name=preempted"]
