@@ -159,7 +159,10 @@ def rerun(args: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
-        _print_help()
+        try:
+            _print_help()
+        except BrokenPipeError:  # `babybias --help | head`
+            sys.stderr.close()
         return
     if argv[0] in ("-V", "--version"):
         from babybias import __version__
