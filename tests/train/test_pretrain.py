@@ -90,9 +90,29 @@ def test_resume_after_signal_is_exact(tmp_path, use_corpus):
 
     _pretrain(tiny_overrides(tmp_path, name="resumed", steps=6))  # resume=null: picks up step 3
     assert (interrupted / "DONE").exists()
+    assert json.loads((interrupted / "meta.json").read_text())["config_changes_on_resume"] == {}
     assert _losses(interrupted) == _losses(straight)  # exactly equal floats
     a, b = _weights(straight / "model"), _weights(interrupted / "model")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_with_changed_settings_is_reported(tmp_path, use_corpus, capsys):
+    """Speed settings may change on resume silently; a result-changing one is warned about and recorded."""
+    def kill_at_2(step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    run = tmp_path / "runs" / "changed" / "pretrain"
+    with pytest.raises(SystemExit):
+        _pretrain(tiny_overrides(tmp_path, name="changed", steps=4), on_step_end=kill_at_2)
+    capsys.readouterr()
+    _pretrain(tiny_overrides(tmp_path, name="changed", steps=4, **{"train.lr": 1e-3, "impl.num_threads": 2}))
+    out = capsys.readouterr().out
+    assert "warning: resuming" in out and "train.lr: 0.003 -> 0.001" in out and "num_threads" not in out
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {"step": 2, "event": "config_changed", "changes": {"train.lr": [0.003, 0.001]}} in events
+    assert json.loads((run / "meta.json").read_text())["config_changes_on_resume"] == {"train.lr": [0.003, 0.001]}
+    assert "lr: 0.001" in (run / "config.yaml").read_text()
 
 
 def test_resume_from_periodic_checkpoint_after_hard_kill_is_exact(tmp_path, use_corpus):

@@ -48,8 +48,14 @@ def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
             print(f"{run_dir.path} is already DONE; skipping (force=true runs it again)")
         return None
     resume_from = _resume_point(cfg, run_dir, latest_checkpoint(run_dir.path / "checkpoints"))
+    changes: dict = {}
     if resume_from is not None:
         cfg.seed = _check_resumable(cfg, requested_seed, resume_from)
+        changes = config_changes(run_dir.path / "config.yaml", cfg)
+        if changes and dist.is_main:
+            listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
+            print(f"warning: resuming {run_dir.path} with changed settings ({listed}); the result will differ from "
+                  "an uninterrupted run of either config (recorded in meta.json and metrics.jsonl)")
     if dist.is_main:
         _prepare_run_dir(cfg, run_dir, fresh=resume_from is None)
     distributed.barrier(dist)
@@ -57,11 +63,17 @@ def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
     data = prepare_data(cfg, run_dir, dist)
     if dist.is_main:
         run_dir.write_meta(inputs=data.inputs, device=str(device), world_size=dist.world_size,
-                           resumed_from=str(resume_from) if resume_from else None)
+                           resumed_from=str(resume_from) if resume_from else None,
+                           config_changes_on_resume={k: list(v) for k, v in changes.items()})
     init_from = _resolve_init_from(cfg.init_from, cfg.paths.runs) if cfg.init_from and resume_from is None else None
     trainer = Pretrainer(cfg, run_dir, data, cfg.seed, dist, resume_from=resume_from, init_from=init_from)
     if dist.is_main and resume_from is not None:
         print(f"resuming from {resume_from} (step {trainer.step})")
+        if changes:
+            from babybias.runs import append_jsonl
+
+            append_jsonl(run_dir.path / "metrics.jsonl", {"step": trainer.step, "event": "config_changed",
+                                                          "changes": {k: list(v) for k, v in changes.items()}})
     try:
         result = trainer.fit(on_step_end=on_step_end)
     except Preempted as stop:
@@ -118,6 +130,34 @@ def _check_resumable(cfg: PretrainConfig, requested_seed: int | None, checkpoint
         raise BabybiasError(f"seed={requested_seed} but checkpoint {checkpoint} was trained with seed={saved_seed}",
                             fix=f"use seed={saved_seed} (or seed=null) to resume, or resume=false to start over")
     return saved_seed
+
+
+# Settings a resume may change without changing results: speed (impl), logging, and where things live.
+RESUME_NEUTRAL = ("impl", "wandb", "resume", "force", "paths", "data")
+
+
+def config_changes(saved_config: Path, cfg: PretrainConfig) -> dict[str, tuple[Any, Any]]:
+    """Result-changing settings that differ between the run's saved config.yaml and `cfg`: {dotted key: (old, new)}."""
+    from omegaconf import OmegaConf
+
+    from babybias.runs import to_jsonable
+
+    if not saved_config.exists():
+        return {}
+    old = _flatten(OmegaConf.to_container(OmegaConf.load(saved_config)))
+    new = _flatten(to_jsonable(cfg))
+    keys = sorted(set(old) | set(new))
+    return {k: (old.get(k), new.get(k)) for k in keys
+            if k.split(".")[0] not in RESUME_NEUTRAL and old.get(k) != new.get(k)}
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}
 
 
 def _prepare_run_dir(cfg: PretrainConfig, run_dir: RunDir, fresh: bool) -> None:
