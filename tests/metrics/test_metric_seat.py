@@ -94,7 +94,12 @@ def test_loader_requests_and_compute_on_a_tiny_test():
     A2, B2 = np.array([[1, 0], [1, 0]], float), np.array([[0, 1], [1, 0]], float)
     assert row["effect_size"] == pytest.approx(weat_effect_size(X2, Y2, A2, B2))
     assert row["p_value"] == pytest.approx(weat_p_value(X2, Y2, A2, B2).p_value)
-    assert result.summary["n_tests"] == 1 and math.isnan(result.summary["gender_mean_abs_effect_size"])
+    # no test of any bias-bench group ran: no group aggregate at all (rather than NaN for each)
+    assert result.summary == {"n_tests": 1} and result.per_category == {}
+    # a partly run group has no defined aggregate (it needs all of its tests)
+    from babybias.metrics.seat import group_aggregate
+
+    assert math.isnan(group_aggregate({"sent-weat6": 0.5}, "gender"))
     with pytest.raises(ValueError, match="no embedding"):
         compute(tests, {"John": np.ones(2)})
 

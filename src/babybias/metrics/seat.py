@@ -179,8 +179,9 @@ def compute(tests: Sequence[SeatTest], embeddings: Mapping[str, np.ndarray], n_s
                      "exact": perm.exact, "n_partitions_evaluated": perm.n_evaluated,
                      "categories": "/".join(test.categories)})
     sizes = {r["test"]: r["effect_size"] for r in rows}
+    # groups none of whose tests ran are left out; a partly run group reports NaN (its aggregate needs all tests)
     per_category = {g: {"mean_abs_effect_size": group_aggregate(sizes, g), "tests": list(names)}
-                    for g, names in TEST_GROUPS.items()}
+                    for g, names in TEST_GROUPS.items() if any(n in sizes for n in names)}
     summary = {f"{g}_mean_abs_effect_size": v["mean_abs_effect_size"] for g, v in per_category.items()}
     summary["n_tests"] = len(rows)
     return MetricResult("seat", summary, per_category, rows, {"n_samples": n_samples, "seed": seed})

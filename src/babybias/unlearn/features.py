@@ -78,7 +78,7 @@ def embed_texts(model_dir: Path, texts: list[str], max_length: int, batch_size: 
     from babybias.scoring import ScoringEngine
 
     engine = ScoringEngine.from_checkpoint(model_dir, ImplConfig(device=device, eval_batch_size=batch_size),
-                                           progress=False)
+                                           progress=True)  # minutes for a real encoder on CPU
     engine.max_length = max_length
     return engine.embed(list(texts), pooling="mean").astype(np.float32)
 
