@@ -14,7 +14,7 @@ from babybias.errors import BabybiasError
 from babybias.launch.compose import compose_command, run_command
 from babybias.train.signals import PREEMPTED_EXIT_CODE
 
-from conftest import tiny_overrides
+from conftest import tiny_overrides, write_sentences
 
 torch.set_num_threads(1)
 
@@ -162,8 +162,6 @@ def test_rerun_from_saved_config_reproduces_the_run(tmp_path, shared_data):
     import shutil
     import subprocess
     import sys
-
-    from conftest import write_sentences
 
     from babybias.configs.common import DataConfig
     from babybias.data import store
