@@ -133,3 +133,21 @@ def test_debias_transfer_correlates_the_two_models_bias_changes(tmp_path, record
     assert rows["change_bert_base"].tolist() == pytest.approx([-4.04] * 3)
     # lms is unchanged (0, 0) and ss moves together: the changes of the two models are perfectly correlated
     assert table[table["method"] == "ALL"]["change_babylm"].item() == pytest.approx(1.0)
+
+
+def test_study_checks_its_data_before_the_first_run(tmp_path, recorder):
+    from babybias.commands.study import required_datasets, run
+    from babybias.errors import DataError
+
+    cfg = compose_command("study", ["experiment=detox", "size=tiny", f"paths.runs={tmp_path / 'runs'}",
+                                    f"data.root={tmp_path / 'data'}", "report=false"])
+    assert required_datasets(cfg) == ["bias_attribute_words", "crows_pairs", "debiaswe_word_lists", "nltk_brown",
+                                      "nltk_inaugural", "nltk_movie_reviews", "nltk_state_union", "stereoset",
+                                      "winobias"]
+    with pytest.raises(DataError, match=r"missing .*crows_pairs.*babybias data prepare datasets=\[bias_attribute_words,"):
+        run(cfg)
+    assert recorder.calls == []  # nothing trained before the error
+    paper = compose_command("study", ["experiment=bias_dynamics", "size=paper"])
+    assert {"crows_pairs", "stereoset", "seat", "blimp"} <= set(required_datasets(paper))
+    fairsisa = compose_command("study", ["experiment=fairsisa", "size=tiny"])
+    assert "identity_toxicity_templates" in required_datasets(fairsisa)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from babybias.configs.study import StudyConfig
-from babybias.errors import ConfigError
+from babybias.errors import ConfigError, DataError
 
 STUDIES = ("bias_dynamics", "debias_transfer", "fairsisa", "imbalance_sweep", "detox")
 
@@ -28,6 +28,7 @@ def run(cfg: StudyConfig) -> Any:
             raise
         raise ConfigError(f"experiment={cfg.experiment} has no study module babybias.studies.{cfg.experiment}",
                           fix=f"use experiment=<{'|'.join(STUDIES)}>") from None
+    check_study_data(cfg)
     result = module.run(cfg)
     if cfg.report:
         from babybias.launch.compose import run_command
@@ -37,3 +38,51 @@ def run(cfg: StudyConfig) -> Any:
                                f"title='babybias study {cfg.experiment}, size {cfg.size}'", f"paths.runs={cfg.paths.runs}",
                                f"data.root={cfg.data.root}"])
     return result
+
+
+# data sets a study needs beyond the benchmarks its presets name: the default corpus, the gender word lists
+# (every corpus manifest counts gendered terms), and what each study evaluates or trains on by design
+_ALWAYS = ("bias_attribute_words", "debiaswe_word_lists", "winobias")
+_BY_STUDY = {"imbalance_sweep": ("crows_pairs", "stereoset"), "detox": ("crows_pairs", "stereoset"),
+             "fairsisa": ("identity_toxicity_templates",)}
+
+
+def required_datasets(cfg: StudyConfig) -> list[str]:
+    """Registered data sets the study will read: the fixed ones above plus every benchmark named by an
+    `eval=[...]` and every registered name in a `corpus.sources=[...]` of the size's preset or the overrides."""
+    import re
+
+    from babybias.data.registry import DATASETS
+
+    from babybias.configs.corpus import CorpusConfig
+
+    needed = set(_ALWAYS) | set(_BY_STUDY.get(cfg.experiment or "", ()))
+    sources: set[str] = set()
+    for text in _strings(cfg.preset) + list(cfg.overrides):
+        for key, into in (("eval", needed), ("corpus.sources", sources)):
+            match = re.search(rf"(?:^|\s){re.escape(key)}=\[([^\]]*)\]", text)
+            if match:
+                into |= {n.strip() for n in match.group(1).split(",")}
+    needed |= sources or set(CorpusConfig().sources)  # the default corpus unless the study names its own
+    return sorted(n for n in needed if n in DATASETS)
+
+
+def _strings(tree: Any) -> list[str]:
+    if isinstance(tree, str):
+        return [tree]
+    if isinstance(tree, dict):
+        return [s for v in tree.values() for s in _strings(v)]
+    if isinstance(tree, (list, tuple)):
+        return [s for v in tree for s in _strings(v)]
+    return []
+
+
+def check_study_data(cfg: StudyConfig) -> None:
+    """Fail before the first run when a data set the study needs is missing (not after an hour of training)."""
+    from babybias.data import store
+
+    root = store.data_root(cfg.data)
+    missing = [n for n in required_datasets(cfg) if not store.check(n, root, full=False).ok]
+    if missing:
+        raise DataError(f"study {cfg.experiment} needs data sets that are missing under {root}: {', '.join(missing)}",
+                        fix=f"run `babybias data prepare datasets=[{','.join(missing)}]` (or `make data` for all)")
