@@ -119,7 +119,6 @@ def main() -> None:
     print(f"device: {name}; torch {torch.__version__}; batch {args.batch} x {args.seq_len}, bf16 autocast; "
           f"{args.steps} timed steps after {args.warmup}")
     compiles = [False] if args.no_compile else [False, True]
-    rows = []
     with tempfile.TemporaryDirectory(prefix="babybias-gpu-bench-") as tmp:
         for model in args.models.split(","):
             for compile_ in compiles:
@@ -127,13 +126,11 @@ def main() -> None:
                 vocab = 1024 if args.smoke else VOCAB.get(model, 16384)
                 row = run_one(cfg, vocab, Path(tmp), args)
                 row.update(model=model, compile=compile_)
-                rows.append(row)
                 mfu = f"{100 * row['mfu']:5.1f}%" if row["mfu"] is not None else "  n/a"
                 mem = f"  peak mem {row['peak_mem_gib']:.1f} GiB" if "peak_mem_gib" in row else ""
                 print(f"{model:10s} compile={str(compile_):5s} {row['params_m']:7.1f} M params "
                       f"{row['tokens_per_s']:10.0f} tok/s  {row['step_ms']:8.1f} ms/step  "
                       f"{row['model_tflops_per_s']:7.1f} TFLOP/s  MFU {mfu}{mem}", flush=True)
-    return rows
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "report": ("babybias.commands.report", "gather runs into tables, plots, HTML and markdown", True),
     "status": ("babybias.commands.status", "state of a detached sweep; --resubmit failed runs", False),
     "sync": ("babybias.commands.sync", "upload offline wandb runs of a sweep", False),
-    "rerun": ("babybias.cli", "rerun a run from its saved config.yaml (overrides allowed, e.g. name=again)", False),
+    "rerun": ("babybias.commands.rerun", "rerun a run from its saved config.yaml (overrides allowed, e.g. name=again)", False),
 }
 
 # commands whose first bare word is an action, e.g. `babybias data prepare` -> action=prepare
@@ -117,45 +117,6 @@ def run_hydra_command(command: str, args: list[str], config_path: str | None = N
     hydra.main(version_base="1.3", config_path=config_path or str(config_dir()), config_name=config_name or command)(task)()
 
 
-def rerun(args: list[str]) -> None:
-    """`babybias rerun <run dir> [overrides...]`: the saved, fully resolved config.yaml of a run as the primary
-    config, on top of the command's schema (so overrides are type-checked) and under the command's own
-    Hydra settings (run directory, sweep directory). Value overrides (`name=again`, `seed=1`, `train.steps=50`)
-    and group overrides (`impl=gpu_bf16`) apply on top of the saved values; `-m` sweeps work as usual. With the
-    same name the run is found DONE and skipped: pass a new `name=` (or `force=true`)."""
-    import tempfile
-
-    from omegaconf import OmegaConf
-
-    if not args or "=" in args[0] or args[0].startswith("-"):
-        _fail("usage: babybias rerun <run dir | its config.yaml> [overrides...]")
-    source = Path(args[0])
-    config_file = source / "config.yaml" if source.is_dir() else source
-    if not config_file.is_file():
-        _fail(f"{args[0]} holds no config.yaml; pass a run directory such as runs/<name>/pretrain")
-    saved = OmegaConf.load(config_file)
-    command = saved.get("command")
-    if command not in COMMANDS or not COMMANDS[command][2]:
-        _fail(f"{config_file} names no babybias command that takes a config (command: {command!r})")
-    primary = OmegaConf.load(config_dir() / f"{command}.yaml")
-    defaults: list = [f"{command}_schema", "_self_"]
-    for entry in primary.get("defaults", []):
-        if isinstance(entry, str):
-            continue
-        for key, value in entry.items():
-            key = str(key)
-            if key.startswith("override "):
-                defaults.append({key: value})  # e.g. the command's logging setup
-            else:  # a config group: nothing loaded unless the user selects an option, which then wins
-                defaults.append({"optional " + key.removeprefix("optional ").strip(): None})
-    hydra_cfg = OmegaConf.to_container(primary.get("hydra", {})) or {}
-    hydra_cfg["searchpath"] = [f"file://{config_dir()}"]
-    doc = {"defaults": defaults, **OmegaConf.to_container(saved), "hydra": hydra_cfg}
-    with tempfile.TemporaryDirectory(prefix="babybias-rerun-") as tmp:
-        (Path(tmp) / "rerun.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(doc)), encoding="utf-8")
-        run_hydra_command(command, args[1:], config_path=tmp, config_name="rerun")
-
-
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -173,9 +134,6 @@ def main(argv: list[str] | None = None) -> None:
     if command not in COMMANDS:
         _fail(f"unknown command {command!r}; run `babybias --help` for the list")
     module_name, _, uses_hydra = COMMANDS[command]
-    if command == "rerun":
-        rerun(args)
-        return
     if uses_hydra:
         run_hydra_command(command, args)
         return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from babybias.configs.model import TokenizerConfig
 from babybias.errors import BabybiasError
@@ -38,7 +38,7 @@ def build_tokenizer(tok_cfg: TokenizerConfig, corpus_artifact: Any, cache_root: 
     if not train_path.exists() or train_path.stat().st_size == 0:
         raise BabybiasError(f"corpus train split {train_path} is missing or empty",
                             fix="rebuild the corpus with `babybias corpus` (check corpus.sources)")
-    backend = train_wordpiece(lambda: _lines(train_path), tok_cfg)
+    backend = train_wordpiece(_lines(train_path), tok_cfg)
     with atomic_path(out, keep_existing=True) as tmp:  # same key = same inputs: first writer wins
         save_fast_tokenizer(backend, tok_cfg, tmp)
         info = {"key": key, "corpus_key": corpus_artifact.key, "vocab_size": backend.get_vocab_size(),
@@ -68,48 +68,48 @@ def _bert_normalizer(tok_cfg: TokenizerConfig):
 _INTERNAL_BASE = 0xF0000
 
 
-def train_wordpiece(lines: Iterable[str] | Callable[[], Iterable[str]], tok_cfg: TokenizerConfig):
+def train_wordpiece(lines: Iterable[str], tok_cfg: TokenizerConfig):
     """A `tokenizers.Tokenizer` (WordPiece, BERT normalization and pre-tokenization, [CLS] ... [SEP]) trained
-    on `lines` (an iterable, read twice, or a function returning a fresh iterator).
+    on `lines` (read once).
 
     Deterministic: the same lines and config give the same vocabulary *and ids* in every process.
     `tokenizers`' own WordPieceTrainer does not: it gives the `##x` continuation characters ids in hash-map
     order, and merges with equal counts are broken by those ids, so two runs differ in a few entries and in
-    many ids. Here the same merge algorithm (BPE over words, the one WordPieceTrainer runs) is given words in
-    which every word-internal character is renamed to its own private-use code point (assigned in sorted
-    order); the alphabet is then sorted by code point, every id is a function of the input, and the
+    many ids. Here the same merge algorithm (BPE over word counts, the one WordPieceTrainer runs) is given
+    words in which every word-internal character is renamed to its own private-use code point (assigned in
+    sorted order); the alphabet is then sorted by code point, every id is a function of the input, and the
     vocabulary is the one WordPieceTrainer learns up to the order of tied merges. Renamed tokens are mapped
     back to `##`-prefixed WordPiece entries.
     """
+    from collections import Counter
+
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from tokenizers.models import WordPiece
 
-    if not callable(lines) and iter(lines) is lines:
-        lines = list(lines)  # a one-shot iterator: keep it, it is read twice
-    read = lines if callable(lines) else (lambda: lines)
     normalizer, pre_tokenizer = _bert_normalizer(tok_cfg), pre_tokenizers.BertPreTokenizer()
-
-    chars: set[str] = set()
-    for line in read():
-        chars.update(normalizer.normalize_str(line))
-    chars.discard(" ")
-    if chars and max(map(ord, chars)) >= _INTERNAL_BASE:  # BERT's clean_text removes them; guard all the same
+    counts: Counter[str] = Counter()
+    for line in lines:
+        counts.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(line)))
+    chars = sorted(set().union(*counts)) if counts else []
+    if chars and ord(chars[-1]) >= _INTERNAL_BASE:  # BERT's clean_text removes them; guard all the same
         raise BabybiasError("the corpus contains supplementary private-use characters (U+F0000 and above), "
                             "which the tokenizer trainer reserves", fix="remove them from the corpus sources")
-    rename = {ord(c): _INTERNAL_BASE + i for i, c in enumerate(sorted(chars))}
+    rename = {ord(c): _INTERNAL_BASE + i for i, c in enumerate(chars)}
     restore = {chr(v): chr(k) for k, v in rename.items()}
 
-    def renamed_lines() -> Iterator[str]:
-        for line in read():
-            words = [w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(line))]
-            yield " ".join(w[0] + w[1:].translate(rename) for w in words)
+    def renamed_words(chunk: int = 1024) -> Iterator[str]:
+        """Each word as often as it occurs (in chunks of whitespace-joined copies), in sorted order."""
+        for word in sorted(counts):
+            renamed = word[0] + word[1:].translate(rename)
+            for left in range(counts[word], 0, -chunk):
+                yield " ".join([renamed] * min(left, chunk))
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     # like WordPieceTrainer, the alphabet holds every character both as a word start and as `##` continuation
     trainer = trainers.BpeTrainer(vocab_size=tok_cfg.vocab_size, min_frequency=tok_cfg.min_frequency,
-                                  special_tokens=SPECIAL_TOKENS, show_progress=False, initial_alphabet=sorted(chars))
-    bpe.train_from_iterator(renamed_lines(), trainer=trainer)
+                                  special_tokens=SPECIAL_TOKENS, show_progress=False, initial_alphabet=chars)
+    bpe.train_from_iterator(renamed_words(), trainer=trainer)
     vocab = {}
     for token, idx in bpe.get_vocab().items():
         plain = "".join(restore.get(c, c) for c in token)

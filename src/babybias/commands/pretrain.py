@@ -51,7 +51,7 @@ def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
     changes: dict = {}
     if resume_from is not None:
         cfg.seed = _check_resumable(cfg, requested_seed, resume_from)
-        changes = config_changes(run_dir.path / "config.yaml", cfg)
+        changes = config_changes(run_dir, cfg)
         if changes and dist.is_main:
             listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
             print(f"warning: resuming {run_dir.path} with changed settings ({listed}); the result will differ from "
@@ -64,7 +64,7 @@ def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
     if dist.is_main:
         run_dir.write_meta(inputs=data.inputs, device=str(device), world_size=dist.world_size,
                            resumed_from=str(resume_from) if resume_from else None,
-                           config_changes_on_resume={k: list(v) for k, v in changes.items()})
+                           config_changes_on_resume=changes)
     init_from = _resolve_init_from(cfg.init_from, cfg.paths.runs) if cfg.init_from and resume_from is None else None
     trainer = Pretrainer(cfg, run_dir, data, cfg.seed, dist, resume_from=resume_from, init_from=init_from)
     if dist.is_main and resume_from is not None:
@@ -73,7 +73,7 @@ def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
             from babybias.runs import append_jsonl
 
             append_jsonl(run_dir.path / "metrics.jsonl", {"step": trainer.step, "event": "config_changed",
-                                                          "changes": {k: list(v) for k, v in changes.items()}})
+                                                          "changes": changes})
     try:
         result = trainer.fit(on_step_end=on_step_end)
     except Preempted as stop:
@@ -136,18 +136,16 @@ def _check_resumable(cfg: PretrainConfig, requested_seed: int | None, checkpoint
 RESUME_NEUTRAL = ("impl", "wandb", "resume", "force", "paths", "data")
 
 
-def config_changes(saved_config: Path, cfg: PretrainConfig) -> dict[str, tuple[Any, Any]]:
-    """Result-changing settings that differ between the run's saved config.yaml and `cfg`: {dotted key: (old, new)}."""
-    from omegaconf import OmegaConf
-
+def config_changes(run_dir: RunDir, cfg: PretrainConfig) -> dict[str, list[Any]]:
+    """Result-changing settings that differ between the run's saved config.yaml and `cfg`: {dotted key: [old, new]}."""
     from babybias.runs import to_jsonable
 
-    if not saved_config.exists():
+    if not (run_dir.path / "config.yaml").exists():
         return {}
-    old = _flatten(OmegaConf.to_container(OmegaConf.load(saved_config)))
+    old = _flatten(run_dir.read_config())
     new = _flatten(to_jsonable(cfg))
     keys = sorted(set(old) | set(new))
-    return {k: (old.get(k), new.get(k)) for k in keys
+    return {k: [old.get(k), new.get(k)] for k in keys
             if k.split(".")[0] not in RESUME_NEUTRAL and old.get(k) != new.get(k)}
 
 

@@ -52,9 +52,8 @@ def required_datasets(cfg: StudyConfig) -> list[str]:
     `eval=[...]` and every registered name in a `corpus.sources=[...]` of the size's preset or the overrides."""
     import re
 
-    from babybias.data.registry import DATASETS
-
     from babybias.configs.corpus import CorpusConfig
+    from babybias.data.registry import DATASETS
 
     needed = set(_ALWAYS) | set(_BY_STUDY.get(cfg.experiment or "", ()))
     sources: set[str] = set()
