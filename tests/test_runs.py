@@ -143,3 +143,28 @@ def test_long_sweep_dirnames_are_shortened_deterministically():
     assert len(short) <= 120 and short == runs._short_dirname(long)
     assert short != runs._short_dirname(long + "x")
     assert runs._short_dirname("seed=1,corpus=balanced") == "seed=1,corpus=balanced"
+
+
+def test_run_lock_refuses_a_second_process_and_is_released_when_the_holder_dies(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "runs" / "x" / "pretrain"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from babybias.runs import run_lock\n"
+         f"with run_lock({str(folder)!r}, 'pretrain'):\n    print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(runs.RunLocked) as err:
+            with runs.run_lock(folder):
+                pass
+        assert f"pid {holder.pid}" in str(err.value) and "host" in str(err.value) and "pretrain" in str(err.value)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with runs.run_lock(folder) as path:  # the OS released the dead holder's lock
+        with runs.RunDir(folder).lock():  # re-entrant within one process
+            assert path.exists()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import fcntl
 import hashlib
 import json
 import os
 import platform
 import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -170,6 +172,63 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
 
 
+# ---------------------------------------------------------------- run locks
+LOCK_FILE = ".lock"
+
+
+class RunLocked(BabybiasError):
+    """Another live process holds the run directory's lock."""
+
+
+_held: dict[Path, list] = {}  # resolved lock path -> [open file, depth]: re-entrant within one process
+
+
+@contextmanager
+def run_lock(folder: str | os.PathLike, command: str = "") -> Iterator[Path]:
+    """Hold an exclusive lock on a run directory for the life of the block (`fcntl.flock` on `<folder>/.lock`).
+
+    The OS releases it when the process dies (kill -9, OOM, preemption), so a stale lock never blocks a rerun.
+    A second holder fails at once with the first one's pid, host, command and start time. Re-entrant in one
+    process (a study that runs commands in-process locks each run once). The lock file is never deleted:
+    deleting it would let two processes lock two different files of one name.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = (folder / LOCK_FILE).resolve()
+    if path in _held:
+        _held[path][1] += 1
+        try:
+            yield path
+        finally:
+            _held[path][1] -= 1
+        return
+    fh = open(path, "a+", encoding="utf-8")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        raise RunLocked(f"{folder} is in use by {holder}",
+                        fix="wait for that run to finish (or stop it), or choose another name=") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"pid {os.getpid()} on host {socket.gethostname()} ({command or 'babybias'}, since "
+             f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')})\n")
+    fh.flush()
+    _held[path] = [fh, 1]
+    try:
+        yield path
+    finally:
+        _held[path][1] -= 1
+        if _held[path][1] == 0:
+            del _held[path]
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fh.close()
+
+
 # ---------------------------------------------------------------- run directories
 class RunDir:
     """One run's directory: config.yaml, meta.json, metrics.jsonl, artifacts, DONE (last)."""
@@ -230,6 +289,10 @@ class RunDir:
 
     def clear_done(self) -> None:
         (self.path / DONE).unlink(missing_ok=True)
+
+    def lock(self, command: str = ""):
+        """Context manager: exclusive lock on this run directory (see `run_lock`)."""
+        return run_lock(self.path, command)
 
 
 def run_dir_for(runs_root: str, name: str, command: str) -> RunDir:
