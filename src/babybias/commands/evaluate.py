@@ -164,6 +164,7 @@ def write_result(ckpt: Checkpoint, var: Variant, result, seconds: float, engine_
     payload = {
         "benchmark": var.benchmark, "variant": var.stem, "options": var.options,
         "metric_options": result.options, "summary": result.summary, "per_category": result.per_category,
+        "intervals": result.intervals,
         "checkpoint": {"name": ckpt.name, "path": str(ckpt.path), "step": ckpt.step,
                        "tokens_seen": ckpt.tokens_seen, "fraction": ckpt.fraction, "run": ckpt.run},
         "n_examples": len(result.rows), "seconds": round(seconds, 3), "engine": engine_info,

@@ -133,7 +133,9 @@ class MetricResult:
 
     `summary` holds the headline numbers, `per_category` one dict of the same kind per category (bias type,
     domain, phenomenon...), `rows` one dict per example for a per-example file, `options` the settings
-    that change the numbers (scoring mode, rounding...).
+    that change the numbers (scoring mode, rounding...), `intervals` the 95% item-bootstrap confidence
+    intervals of headline numbers (`babybias.uncertainty`): summary key -> `Interval.as_dict()`, and
+    "<category>/<key>" for per-category numbers.
     """
 
     benchmark: str
@@ -141,6 +143,7 @@ class MetricResult:
     per_category: dict[str, dict[str, Any]]
     rows: list[dict[str, Any]] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    intervals: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self, include_rows: bool = False) -> dict[str, Any]:
         """JSON-ready dict; rows are left out unless asked for (they belong in a per-example file)."""
