@@ -33,10 +33,3 @@ def small_data(shared_data, tmp_path_factory) -> Path:
 def tiny_run(tmp_path) -> Path:
     """runs/toy/pretrain with checkpoints at steps 0, 50, 100 and model/ (= step 100)."""
     return save_tiny_run(tmp_path / "runs" / "toy" / "pretrain", steps=(0, 50, 100))
-
-
-def overrides(run: Path, data_root: Path, *extra: str) -> list[str]:
-    runs_root = run.parent.parent
-    return [f"run={run}", f"data.root={data_root}", "data.verify=false", "data.mirror=null",
-            "impl.device=cpu", "impl.eval_batch_size=64", f"paths.runs={runs_root}", "blimp.limit=1",
-            "pppl.max_texts=5", *extra]

@@ -13,7 +13,7 @@ from babybias.launch.compose import compose_command
 from babybias.metrics import crows_pairs
 from babybias.scoring import ScoringEngine
 
-from .conftest import overrides
+from .evaluate_helpers import overrides
 
 ALL = "eval=[crows_pairs,stereoset,seat,blimp,pppl]"
 

@@ -8,7 +8,7 @@ import torch
 
 from babybias.launch.compose import run_command
 
-from conftest import tiny_overrides, write_sentences
+from train_helpers import tiny_overrides, write_sentences
 
 torch.set_num_threads(1)
 

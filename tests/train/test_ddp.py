@@ -10,7 +10,7 @@ import textwrap
 import pytest
 import torch
 
-from conftest import tiny_overrides
+from train_helpers import tiny_overrides
 
 DRIVER = """
 import os, sys, torch

@@ -14,7 +14,7 @@ from babybias.errors import BabybiasError
 from babybias.launch.compose import compose_command, run_command
 from babybias.train.signals import PREEMPTED_EXIT_CODE
 
-from conftest import tiny_overrides, write_sentences
+from train_helpers import tiny_overrides, write_sentences
 
 torch.set_num_threads(1)
 
