@@ -9,12 +9,18 @@ percentile interval of Efron & Tibshirani 1993, ch. 13), recompute the statistic
 Comparisons of two models on the *same* items use paired tests: the paired bootstrap of the score
 difference (resample item indices once for both models) and, for binary per-item outcomes, the exact
 sign test on the items where the two models disagree (McNemar's exact test, which is that sign test).
+
+Vectorized forms: a resample is a vector of item multiplicities (how often each item was drawn), so a
+statistic of the items is a function of a `(resamples, items)` count matrix (`bootstrap_items`), and every
+benchmark score here is a function of *weighted item sums* (`bootstrap_sums`: counts @ per-item columns).
+Both draw the same item indices as `bootstrap_mean` for one seed. Across training seeds (few values, not
+items) `across_seeds` gives the mean, the sample sd and Student's t interval.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -102,18 +108,22 @@ def _resampled(statistic: Callable[[np.ndarray], float], n_items: int, n_resampl
                strata: Sequence | np.ndarray | None = None) -> np.ndarray:
     """The statistic on `n_resamples` seeded resamples of the items (within strata when given)."""
     rng = np.random.default_rng(seed)
-    if strata is None:
-        groups = [np.arange(n_items)]
-    else:
-        labels = np.asarray(strata)
-        if labels.shape[0] != n_items:
-            raise ValueError(f"strata has {labels.shape[0]} labels for {n_items} items")
-        groups = [np.flatnonzero(labels == value) for value in dict.fromkeys(labels.tolist())]
+    groups = _strata_groups(n_items, strata)
     samples = np.empty(n_resamples)
     for r in range(n_resamples):
         idx = np.concatenate([g[rng.integers(0, g.size, size=g.size)] for g in groups])
         samples[r] = statistic(idx)
     return samples
+
+
+def _strata_groups(n_items: int, strata: Sequence | np.ndarray | None) -> list[np.ndarray]:
+    """Item indices of each stratum, in first-seen order (all items when `strata` is None)."""
+    if strata is None:
+        return [np.arange(n_items)]
+    labels = np.asarray(strata)
+    if labels.shape[0] != n_items:
+        raise ValueError(f"strata has {labels.shape[0]} labels for {n_items} items")
+    return [np.flatnonzero(labels == value) for value in dict.fromkeys(labels.tolist())]
 
 
 @dataclass(frozen=True)
@@ -153,8 +163,7 @@ def paired_bootstrap(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.nd
     low, high = _bounds(diffs, level)
     interval = Interval(stat(xa) - stat(xb), low, high, level, int(xa.size), n_resamples, seed,
                         method="paired percentile bootstrap over items")
-    finite = diffs[np.isfinite(diffs)]
-    p_boot = min(1.0, 2 * min(float(np.mean(finite <= 0)), float(np.mean(finite >= 0)))) if finite.size else math.nan
+    p_boot = _p_two_sided(diffs)
     comparison = PairedComparison(interval, p_boot)
     if set(np.unique(np.concatenate([xa, xb])).tolist()) <= {0.0, 1.0}:
         a_only = int(np.sum((xa == 1) & (xb == 0)))
@@ -171,3 +180,177 @@ def sign_test(successes: int, failures: int) -> float:
     if n == 0:
         return 1.0
     return float(binomtest(successes, n, 0.5, alternative="two-sided").pvalue)
+
+
+# ---------------------------------------------------------------- vectorized: statistics of item multiplicities
+MAX_DRAWS_PER_CHUNK = 4_000_000
+"""Item draws held in memory at once (as in `bootstrap_mean`): resamples are processed in chunks."""
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """How intervals are drawn: `n_resamples` item resamples, confidence `level`, `seed` (all recorded)."""
+
+    n_resamples: int = DEFAULT_RESAMPLES
+    level: float = DEFAULT_LEVEL
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(1, self.n_resamples, self.level)
+
+
+def _count_chunks(n_items: int, resampling: Resampling, strata=None):
+    """Yield `(r, n_items)` float matrices of item multiplicities, r resamples at a time.
+
+    Row k counts how often each item was drawn in resample k (within its stratum when `strata` is given,
+    so stratum sizes stay fixed). Without strata the draws are those of `bootstrap_mean` for the same seed.
+    """
+    rng = np.random.default_rng(resampling.seed)
+    groups = _strata_groups(n_items, strata)
+    chunk = max(1, MAX_DRAWS_PER_CHUNK // n_items)
+    for start in range(0, resampling.n_resamples, chunk):
+        rows = min(chunk, resampling.n_resamples - start)
+        idx = np.concatenate([g[rng.integers(0, g.size, size=(rows, g.size))] for g in groups], axis=1)
+        flat = (idx + (np.arange(rows) * n_items)[:, None]).ravel()
+        yield np.bincount(flat, minlength=rows * n_items).reshape(rows, n_items).astype(np.float64)
+
+
+StatisticsOfCounts = Callable[[np.ndarray], Mapping[str, np.ndarray]]
+"""`counts (k, n_items) -> {name: (k,) values}`: one or more statistics of k weighted copies of the items."""
+
+
+def resample_items(statistics: StatisticsOfCounts, n_items: int, *, strata=None,
+                   resampling: Resampling = Resampling()) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The statistics on all items (every weight 1) and on each resample: `(estimates, samples)`.
+
+    `samples[name]` has one value per resample (NaN/inf where the statistic is undefined on that resample).
+    """
+    _check(n_items, resampling.n_resamples, resampling.level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        full = statistics(np.ones((1, n_items)))
+        estimates = {k: float(np.asarray(v, dtype=np.float64).reshape(-1)[0]) for k, v in full.items()}
+        parts = [statistics(counts) for counts in _count_chunks(n_items, resampling, strata)]
+    samples = {k: np.concatenate([np.asarray(p[k], dtype=np.float64).reshape(-1) for p in parts]) for k in estimates}
+    return estimates, samples
+
+
+def interval_of(estimate: float, samples: np.ndarray, n_items: int, resampling: Resampling,
+                method: str = "percentile bootstrap over items") -> Interval:
+    """Percentile interval of resampled values (non-finite ones left out) around the full-sample estimate."""
+    low, high = _bounds(np.asarray(samples, dtype=np.float64), resampling.level)
+    if not math.isfinite(estimate):
+        low = high = math.nan
+    return Interval(float(estimate), low, high, resampling.level, int(n_items), resampling.n_resamples,
+                    resampling.seed, method)
+
+
+def bootstrap_items(statistics: StatisticsOfCounts, n_items: int, *, strata=None,
+                    resampling: Resampling = Resampling()) -> dict[str, Interval]:
+    """Percentile CIs of several statistics computed from the *same* resamples (vectorized over resamples)."""
+    estimates, samples = resample_items(statistics, n_items, strata=strata, resampling=resampling)
+    return {name: interval_of(estimates[name], samples[name], n_items, resampling) for name in estimates}
+
+
+def _n_rows(columns) -> int:
+    return int(columns.shape[0])
+
+
+def weighted_sums(counts: np.ndarray, columns) -> np.ndarray:
+    """`counts (k, n) @ columns (n, m)` -> (k, m); `columns` may be a dense array or a scipy sparse matrix."""
+    if hasattr(columns, "tocsr"):  # scipy sparse: (m, n) @ (n, k), then back to (k, m)
+        return np.asarray(columns.T @ counts.T).T
+    return counts @ np.asarray(columns, dtype=np.float64)
+
+
+SumsStatistics = Mapping[str, Callable[[np.ndarray], np.ndarray]] | Callable[[np.ndarray], Mapping[str, np.ndarray]]
+"""Statistics of weighted column sums `(k, m)`: {name: sums -> (k,) values}, or one function sums -> {name: values}
+(when several numbers share intermediate results, as StereoSet's LMS, SS and ICAT do)."""
+
+
+def sums_statistics(columns, statistics: SumsStatistics) -> StatisticsOfCounts:
+    """Turn statistics of weighted column sums into statistics of item counts."""
+    def of_counts(counts: np.ndarray) -> Mapping[str, np.ndarray]:
+        sums = weighted_sums(counts, columns)
+        if not isinstance(statistics, Mapping):
+            return statistics(sums)
+        return {name: fn(sums) for name, fn in statistics.items()}
+
+    return of_counts
+
+
+def bootstrap_sums(columns, statistics: SumsStatistics, *, strata=None,
+                   resampling: Resampling = Resampling()) -> dict[str, Interval]:
+    """CIs of statistics that are functions of per-item column sums (means, ratios, per-group rates...).
+
+    `columns` is `(n_items, m)` (dense or scipy sparse): per-item values, e.g. `[is_biased, is_decided, 1]`.
+    Each statistic maps sums `(k, m)` to `(k,)`, e.g. `lambda s: 100 * s[:, 0] / s[:, 2]`: it is evaluated
+    on the plain column sums (the estimate) and on the count-weighted sums of every resample. Exactly the
+    statistic recomputed on resampled items, since every score here depends on the items through such sums.
+    """
+    return bootstrap_items(sums_statistics(columns, statistics), _n_rows(columns), strata=strata,
+                           resampling=resampling)
+
+
+def _p_two_sided(differences: np.ndarray) -> float:
+    finite = differences[np.isfinite(differences)]
+    if not finite.size:
+        return math.nan
+    return min(1.0, 2 * min(float(np.mean(finite <= 0)), float(np.mean(finite >= 0))))
+
+
+def paired_bootstrap_sums(columns_a, columns_b, statistic: Callable[[np.ndarray], np.ndarray], *, strata=None,
+                          resampling: Resampling = Resampling()) -> PairedComparison:
+    """Paired bootstrap of `statistic(sums of a) - statistic(sums of b)`: one draw of items for both models.
+
+    Row i of `columns_a` and of `columns_b` must describe the same item i. Exact tests for binary outcomes
+    are the caller's (`sign_test` on the discordant items).
+    """
+    n_items = _n_rows(columns_a)
+    if _n_rows(columns_b) != n_items:
+        raise ValueError(f"paired columns need one row per item for both models, got {n_items} and "
+                         f"{_n_rows(columns_b)}")
+
+    def difference(counts: np.ndarray) -> dict[str, np.ndarray]:
+        return {"difference": statistic(weighted_sums(counts, columns_a)) - statistic(weighted_sums(counts, columns_b))}
+
+    estimates, samples = resample_items(difference, n_items, strata=strata, resampling=resampling)
+    interval = interval_of(estimates["difference"], samples["difference"], n_items, resampling,
+                           method="paired percentile bootstrap over items")
+    return PairedComparison(interval, _p_two_sided(samples["difference"]))
+
+
+# ---------------------------------------------------------------- across training seeds
+@dataclass(frozen=True)
+class SeedSummary:
+    """Mean, sample sd (ddof=1) and Student's t interval of one number over training seeds."""
+
+    n_seeds: int
+    mean: float
+    sd: float
+    low: float
+    high: float
+    level: float = DEFAULT_LEVEL
+    method: str = "Student t interval across seeds"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def across_seeds(values: Sequence[float] | np.ndarray, level: float = DEFAULT_LEVEL) -> SeedSummary:
+    """Summary over seeds: `mean +- t_{(1+level)/2, n-1} * sd / sqrt(n)` of the finite values (n = their count).
+
+    Seeds are few (3 in the paper presets), so a bootstrap over them would be meaningless; the t interval
+    assumes the per-seed values are roughly normal. With one seed, sd and the interval are NaN.
+    """
+    from scipy.stats import t
+
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return SeedSummary(0, math.nan, math.nan, math.nan, math.nan, level)
+    mean = float(x.mean())
+    if x.size < 2:
+        return SeedSummary(1, mean, math.nan, math.nan, math.nan, level)
+    sd = float(x.std(ddof=1))
+    half = float(t.ppf((1 + level) / 2, x.size - 1)) * sd / math.sqrt(x.size)
+    return SeedSummary(int(x.size), mean, sd, mean - half, mean + half, level)

@@ -46,6 +46,15 @@ def test_evaluate_writes_reuses_and_forces(tiny_run, small_data, tmp_path):
     assert len((eval_dir / "crows_pairs.examples.jsonl").read_text().splitlines()) == 8
     pppl = json.loads((eval_dir / "pppl.json").read_text())
     assert pppl["summary"]["n_texts"] == 4  # blank line dropped
+    # every benchmark's headline number carries its 95% item-bootstrap CI, recorded with how it was drawn
+    headline = {"crows_pairs": "metric_score", "stereoset": "icat", "seat-tests": "sent-weat6/effect_size",
+                "blimp-limit1": "accuracy", "pppl": "pppl"}
+    for stem in stems:
+        stored = json.loads((eval_dir / f"{stem}.json").read_text())
+        interval = stored["intervals"][headline["seat-tests" if stem.startswith("seat-tests") else stem]]
+        assert interval["n_resamples"] == 1000 and interval["level"] == 0.95 and interval["low"] <= interval["high"]
+        assert stored["bootstrap"] == {"resamples": 1000, "level": 0.95, "seed": 0}
+    assert result["intervals"]["metric_score"]["estimate"] == pytest.approx(result["summary"]["metric_score"])
 
     mtimes = {p.name: p.stat().st_mtime_ns for p in eval_dir.glob("*.json")}
     again = evaluate_command.run(compose_command("evaluate", base))
@@ -56,6 +65,8 @@ def test_evaluate_writes_reuses_and_forces(tiny_run, small_data, tmp_path):
     assert forced["status"]["toy/step-0000100"]["crows_pairs"].startswith("computed")
     assert (eval_dir / "crows_pairs.json").stat().st_mtime_ns != mtimes["crows_pairs.json"]
     assert json.loads((eval_dir / "crows_pairs.json").read_text())["summary"] == result["summary"]
+    reseeded = evaluate_command.run(compose_command("evaluate", [*base[:-1], "eval=[crows_pairs]", "bootstrap.seed=1"]))
+    assert reseeded["status"]["toy/step-0000100"]["crows_pairs"].startswith("computed")  # other CIs: recomputed
 
 
 def test_options_make_side_by_side_variants(tiny_run, small_data):

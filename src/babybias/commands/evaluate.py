@@ -3,7 +3,7 @@
 For each selected checkpoint and benchmark, writes (atomically, the JSON last, so it marks completion)
 
     <run>/eval/<checkpoint>/<variant>.examples.jsonl   one line per example (pair, test, text...)
-    <run>/eval/<checkpoint>/<variant>.json             summary, per-category, options, checkpoint, timing
+    <run>/eval/<checkpoint>/<variant>.json             summary, per-category, 95% CIs, options, checkpoint, timing
 
 where `<variant>` is the benchmark name plus its result-changing options when they are not the defaults
 (`crows_pairs-modified`, `blimp-limit200`, `seat-cls-all`), so variants sit side by side. A variant whose
@@ -42,6 +42,8 @@ class Variant:
     """File stem: the benchmark name plus its non-default naming options."""
     options: dict
     """Every setting that changes the numbers (recorded; a stored result is reused only when they match)."""
+    bootstrap: dict | None = None
+    """How its confidence intervals are drawn (recorded; a result without them, or with others, is recomputed)."""
 
 
 def _suffix(value: Any) -> str:
@@ -77,7 +79,7 @@ def variant(benchmark: str, cfg: EvaluateConfig) -> Variant:
         extra["debias"] = to_jsonable(c.debias)
     parts = [_suffix(v) for v, default in naming.values() if v != default]
     options = {k: v for k, (v, _) in naming.items()} | extra
-    return Variant(benchmark, "-".join([benchmark, *parts]), options)
+    return Variant(benchmark, "-".join([benchmark, *parts]), options, to_jsonable(c.bootstrap))
 
 
 # ---------------------------------------------------------------- benchmark runners (engine -> MetricResult)
@@ -86,7 +88,7 @@ def _crows_pairs(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
 
     pairs = crows_pairs.load_crows_pairs(store.require("crows_pairs", cfg.data) / "crows_pairs_anonymized.csv")
     scores = engine.score(crows_pairs.requests_for(pairs), desc="crows_pairs")
-    return crows_pairs.compute(pairs, scores, scoring=cfg.crows_pairs.scoring)
+    return crows_pairs.compute(pairs, scores, scoring=cfg.crows_pairs.scoring, resampling=cfg.bootstrap.resampling())
 
 
 def _stereoset(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
@@ -96,7 +98,8 @@ def _stereoset(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
     examples = stereoset.load_stereoset(path, word_rule=cfg.stereoset.word_rule)
     rule = cfg.stereoset.subtoken_rule
     scores = engine.score(stereoset.requests_for(examples, engine.tokenizer, rule), desc="stereoset")
-    return stereoset.compute(examples, scores, aggregate=cfg.stereoset.aggregate, subtoken_rule=rule)
+    return stereoset.compute(examples, scores, aggregate=cfg.stereoset.aggregate, subtoken_rule=rule,
+                             resampling=cfg.bootstrap.resampling())
 
 
 def _seat(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
@@ -107,14 +110,15 @@ def _seat(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
     loaded = seat.load_seat(store.require("seat", cfg.data), names)
     texts = seat.requests_for(loaded)
     vectors = engine.embed(texts, pooling=cfg.seat.pooling)
-    return seat.compute(loaded, dict(zip(texts, vectors)), n_samples=cfg.seat.permutation_samples, seed=cfg.seat.seed)
+    return seat.compute(loaded, dict(zip(texts, vectors)), n_samples=cfg.seat.permutation_samples, seed=cfg.seat.seed,
+                        resampling=cfg.bootstrap.resampling())
 
 
 def _blimp(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
     from babybias.metrics import blimp
 
     pairs = blimp.load_blimp(store.require("blimp", cfg.data), limit=cfg.blimp.limit)
-    return blimp.compute(pairs, engine.score(blimp.requests_for(pairs), desc="blimp"))
+    return blimp.compute(pairs, engine.score(blimp.requests_for(pairs), desc="blimp"), resampling=cfg.bootstrap.resampling())
 
 
 def pppl_texts(cfg: EvaluateConfig, ckpt: Checkpoint) -> tuple[Path, list[str]]:
@@ -134,7 +138,8 @@ def _pppl(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
     from babybias.metrics import perplexity
 
     _, texts = pppl_texts(cfg, ckpt)
-    return perplexity.compute(texts, engine.score(perplexity.requests_for(texts), desc="pppl"))
+    return perplexity.compute(texts, engine.score(perplexity.requests_for(texts), desc="pppl"),
+                              resampling=cfg.bootstrap.resampling())
 
 
 RUNNERS: dict[str, Callable] = {"crows_pairs": _crows_pairs, "stereoset": _stereoset, "seat": _seat,
@@ -143,15 +148,15 @@ RUNNERS: dict[str, Callable] = {"crows_pairs": _crows_pairs, "stereoset": _stere
 
 # ---------------------------------------------------------------- the command
 def is_done(ckpt: Checkpoint, var: Variant) -> bool:
-    """True when the variant's result file exists and was computed with the same options."""
+    """True when the variant's result file exists and was computed with the same options (and intervals)."""
     path = ckpt.eval_dir / f"{var.stem}.json"
     if not path.is_file():
         return False
     try:
-        stored = json.loads(path.read_text()).get("options")
+        stored = json.loads(path.read_text())
     except ValueError:
         return False
-    return stored == to_jsonable(var.options)
+    return stored.get("options") == to_jsonable(var.options) and stored.get("bootstrap") == var.bootstrap
 
 
 def write_result(ckpt: Checkpoint, var: Variant, result, seconds: float, engine_info: dict) -> Path:
@@ -164,7 +169,7 @@ def write_result(ckpt: Checkpoint, var: Variant, result, seconds: float, engine_
     payload = {
         "benchmark": var.benchmark, "variant": var.stem, "options": var.options,
         "metric_options": result.options, "summary": result.summary, "per_category": result.per_category,
-        "intervals": result.intervals,
+        "intervals": result.intervals, "bootstrap": var.bootstrap,
         "checkpoint": {"name": ckpt.name, "path": str(ckpt.path), "step": ckpt.step,
                        "tokens_seen": ckpt.tokens_seen, "fraction": ckpt.fraction, "run": ckpt.run},
         "n_examples": len(result.rows), "seconds": round(seconds, 3), "engine": engine_info,
@@ -198,13 +203,21 @@ def evaluate_checkpoint(ckpt: Checkpoint, cfg: EvaluateConfig, engine=None) -> d
                 "batch_size": engine.batch_size, "model": type(engine.model).__name__}
         write_result(ckpt, var, result, seconds, info)
         status[var.stem] = f"computed in {seconds:.1f} s"
-        print(f"{ckpt.run}/{ckpt.name} {var.stem}: {_headline(result.summary)} ({seconds:.1f} s)", flush=True)
+        print(f"{ckpt.run}/{ckpt.name} {var.stem}: {_headline(result.summary, result.intervals)} ({seconds:.1f} s)",
+              flush=True)
     return status
 
 
-def _headline(summary: dict) -> str:
+def _headline(summary: dict, intervals: dict | None = None) -> str:
+    """The first four float summary numbers, each with its CI when it has one: `ss=52.100 [49.8, 54.3]`."""
     keys = [k for k, v in summary.items() if isinstance(v, float)][:4]
-    return ", ".join(f"{k}={summary[k]:.3f}" for k in keys)
+    intervals = intervals or {}
+
+    def ci(key: str) -> str:
+        interval = intervals.get(key)
+        return f" [{interval['low']:.3g}, {interval['high']:.3g}]" if interval else ""
+
+    return ", ".join(f"{k}={summary[k]:.3f}{ci(k)}" for k in keys)
 
 
 def run(cfg: EvaluateConfig) -> dict:

@@ -77,6 +77,29 @@ class PpplEvalConfig:
 
 
 @dataclass
+class BootstrapConfig:
+    """The 95% item-bootstrap confidence intervals written with every benchmark score (`babybias.uncertainty`)."""
+
+    resamples: int = 1000
+    """Resamples of the items (at least 1,000: fewer make the 2.5% / 97.5% quantiles noisy)."""
+    level: float = 0.95
+    seed: int = 0
+    """Seed of the item resampling (recorded in each interval)."""
+
+    def __post_init__(self) -> None:
+        if self.resamples < 1000:
+            raise ConfigError(f"bootstrap.resamples={self.resamples} is too few for 95% intervals",
+                              fix="use bootstrap.resamples=1000 or more")
+        if not 0.5 <= self.level < 1:
+            raise ConfigError(f"bootstrap.level={self.level} must be in [0.5, 1)", fix="e.g. bootstrap.level=0.95")
+
+    def resampling(self):
+        from babybias.uncertainty import Resampling
+
+        return Resampling(self.resamples, self.level, self.seed)
+
+
+@dataclass
 class EvaluateConfig:
     """`babybias evaluate run=<run dir | run name> | checkpoint=<checkpoint dir> eval=[...]`
 
@@ -103,6 +126,8 @@ class EvaluateConfig:
     pppl: PpplEvalConfig = field(default_factory=PpplEvalConfig)
     debias: DebiasConfig = field(default_factory=DebiasConfig)
     """Post-model debiasing applied to the checkpoint (`debias=inlp|sentence_debias|self_debias`); none by default."""
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    """Confidence intervals of every score (recorded with the result; a change recomputes it)."""
     impl: ImplConfig = field(default_factory=ImplConfig)
     data: DataConfig = field(default_factory=DataConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)

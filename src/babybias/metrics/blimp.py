@@ -6,6 +6,10 @@ Accuracy is reported per phenomenon (`UID`, one file each), per `field` as the m
 accuracies, and overall as the **macro** mean over phenomena (each phenomenon weighs the same, as in the
 BLiMP paper's and BabyLM's averages); the micro accuracy over all pairs is reported too.
 `limit` keeps the first N pairs of each phenomenon file (file order), for quick runs.
+
+Intervals: 95% percentile bootstrap CIs, resampling pairs *within* each phenomenon (its size fixed, as in
+the data set), of every phenomenon's accuracy ("<UID>/accuracy"), the macro and micro accuracies and each
+field's mean, all recomputed from the same resamples.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 
 from babybias.errors import DataError
 from babybias.metrics.requests import MetricResult, TokenScoreRequest, TokenScores, check_aligned
+from babybias.uncertainty import Resampling, interval_of, resample_items, sums_statistics
 
 KEYS = ("sentence_good", "sentence_bad", "field", "UID")
 _FIX = "restore the BLiMP files from the registry (`babybias data prepare`) or fix the line shown"
@@ -82,8 +87,44 @@ def requests_for(pairs: Sequence[BlimpPair]) -> list[TokenScoreRequest]:
     return [TokenScoreRequest(s) for p in pairs for s in (p.sentence_good, p.sentence_bad)]
 
 
-def compute(pairs: Sequence[BlimpPair], scores: Sequence[TokenScores]) -> MetricResult:
-    """Accuracy per phenomenon, per field (macro over its phenomena) and overall (macro and micro)."""
+def intervals(rows: Sequence[dict], resampling: Resampling | None = Resampling()) -> dict[str, dict]:
+    """Bootstrap CIs (pairs resampled within phenomena) of every accuracy `compute` reports."""
+    from scipy import sparse
+
+    if resampling is None or not rows:
+        return {}
+    uids = sorted({r["uid"] for r in rows})
+    index = {u: i for i, u in enumerate(uids)}
+    field_of = {r["uid"]: r["field"] for r in rows}
+    n, n_uids = len(rows), len(uids)
+    phenomenon = np.array([index[r["uid"]] for r in rows])
+    correct = np.array([float(r["correct"]) for r in rows])
+    # per phenomenon: [correct pairs | pairs], so the sums are per-phenomenon counts
+    columns = sparse.csr_matrix((np.concatenate([correct, np.ones(n)]),
+                                 (np.tile(np.arange(n), 2), np.concatenate([phenomenon, phenomenon + n_uids]))),
+                                shape=(n, 2 * n_uids))
+    fields = {f: np.array([field_of[u] == f for u in uids]) for f in sorted(set(field_of.values()))}
+
+    def accuracies(sums: np.ndarray) -> dict[str, np.ndarray]:
+        per_uid = 100.0 * sums[:, :n_uids] / sums[:, n_uids:]
+        out = {"accuracy": per_uid.mean(axis=1),
+               "accuracy_micro": 100.0 * sums[:, :n_uids].sum(axis=1) / sums[:, n_uids:].sum(axis=1)}
+        out.update({f"field/{f}": per_uid[:, mask].mean(axis=1) for f, mask in fields.items()})
+        out.update({f"{u}/accuracy": per_uid[:, i] for i, u in enumerate(uids)})
+        return out
+
+    estimates, samples = resample_items(sums_statistics(columns, accuracies), n, strata=phenomenon,
+                                        resampling=resampling)
+    size = {f"{u}/accuracy": int(np.sum(phenomenon == i)) for i, u in enumerate(uids)}
+    size.update({f"field/{f}": int(np.isin(phenomenon, np.flatnonzero(mask)).sum()) for f, mask in fields.items()})
+    return {k: interval_of(estimates[k], samples[k], size.get(k, n), resampling).as_dict() for k in estimates}
+
+
+def compute(pairs: Sequence[BlimpPair], scores: Sequence[TokenScores],
+            resampling: Resampling | None = Resampling()) -> MetricResult:
+    """Accuracy per phenomenon, per field (macro over its phenomena) and overall (macro and micro).
+
+    `resampling` sets the bootstrap CIs (`None`: none)."""
     check_aligned(scores, 2 * len(pairs), "blimp")
     rows = []
     for k, pair in enumerate(pairs):
@@ -106,4 +147,4 @@ def compute(pairs: Sequence[BlimpPair], scores: Sequence[TokenScores]) -> Metric
         **{f"field/{f}": float(np.mean([c["accuracy"] for c in per_category.values() if c["field"] == f]))
            for f in fields},
     }
-    return MetricResult("blimp", summary, per_category, rows, {})
+    return MetricResult("blimp", summary, per_category, rows, {}, intervals(rows, resampling))

@@ -14,6 +14,11 @@ copies; read for reference only):
   conservative test); unlike sent-bias we compare with a relative tolerance of 1e-12 so that sums equal
   up to floating-point rounding are ties too.
 
+Intervals: 95% percentile bootstrap CIs of each test's effect size, resampling the stimuli *within* each
+of its four word sets X, Y, A, B (sizes fixed), and of each group's mean |effect size| from the same
+resamples (the tests' stimuli drawn independently). A resample recomputes d from the resampled sets
+exactly (`effect_size_statistics`: counts of each stimulus, vectorized over resamples).
+
 The engine embeds each text (`embed(texts, pooling="mean"|"cls")`); `compute` takes a mapping text ->
 vector. Vectors need not be normalised (cosine similarity is scale-free). For reference, bias-bench embeds
 one text at a time and mean-pools the last hidden layer over all positions, [CLS] and [SEP] included.
@@ -32,6 +37,7 @@ import numpy as np
 
 from babybias.errors import DataError
 from babybias.metrics.requests import MetricResult
+from babybias.uncertainty import Resampling, interval_of, resample_items
 
 SETS = ("targ1", "targ2", "attr1", "attr2")
 # The test groups bias-bench (Meade et al. 2022) reports; aggregates are mean |effect size| over a group.
@@ -168,12 +174,66 @@ def group_aggregate(effect_sizes: Mapping[str, float], group: str) -> float:
     return float(np.mean([abs(effect_sizes[n]) for n in names]))
 
 
+def effect_size_statistics(X: np.ndarray, Y: np.ndarray, A: np.ndarray, B: np.ndarray):
+    """The WEAT effect size as a function of stimulus counts: `counts (k, |X|+|Y|+|A|+|B|) -> (k,)`.
+
+    Column j counts how often stimulus j (X, then Y, A, B) is in a resample; with every count 1 this is
+    `weat_effect_size` exactly. Means and the ddof=1 variance become count-weighted ones.
+    """
+    W = _unit(np.concatenate([X, Y]))
+    cos_a, cos_b = W @ _unit(A).T, W @ _unit(B).T  # (|X|+|Y|, |A|), (|X|+|Y|, |B|)
+    n_x, n_y, n_a, n_b = len(X), len(Y), len(A), len(B)
+    cuts = np.cumsum([n_x, n_y, n_a])
+
+    def effect_size(counts: np.ndarray) -> np.ndarray:
+        c_x, c_y, c_a, c_b = np.split(counts, cuts, axis=1)
+        s = c_a @ cos_a.T / n_a - c_b @ cos_b.T / n_b  # (k, |X|+|Y|): s(w, A, B) under each resample
+        c_w = np.concatenate([c_x, c_y], axis=1)
+        mean_x = (c_x * s[:, :n_x]).sum(axis=1) / n_x
+        mean_y = (c_y * s[:, n_x:]).sum(axis=1) / n_y
+        mean_w = (c_w * s).sum(axis=1) / (n_x + n_y)
+        variance = (c_w * (s - mean_w[:, None]) ** 2).sum(axis=1) / (n_x + n_y - 1)
+        return (mean_x - mean_y) / np.sqrt(variance)
+
+    return effect_size
+
+
+def effect_size_intervals(sets: Mapping[str, tuple[np.ndarray, ...]],
+                          resampling: Resampling | None = Resampling()) -> dict[str, dict]:
+    """CIs of "<test>/effect_size" for each test (name -> (X, Y, A, B)) and of each complete group's mean
+    |effect size| ("<group>_mean_abs_effect_size" and "<group>/mean_abs_effect_size")."""
+    if resampling is None or not sets:
+        return {}
+    functions, slices, strata, start = {}, {}, [], 0
+    for k, (name, vectors) in enumerate(sets.items()):
+        functions[name] = effect_size_statistics(*vectors)
+        sizes = [len(v) for v in vectors]
+        slices[name] = slice(start, start + sum(sizes))
+        strata += [4 * k + j for j, size in enumerate(sizes) for _ in range(size)]
+        start += sum(sizes)
+    groups = {g: names for g, names in TEST_GROUPS.items() if all(n in sets for n in names)}
+
+    def statistics(counts: np.ndarray) -> dict[str, np.ndarray]:
+        out = {f"{name}/effect_size": fn(counts[:, slices[name]]) for name, fn in functions.items()}
+        for group, names in groups.items():
+            out[f"{group}_mean_abs_effect_size"] = np.mean([np.abs(out[f"{n}/effect_size"]) for n in names], axis=0)
+        return out
+
+    estimates, samples = resample_items(statistics, start, strata=strata, resampling=resampling)
+    size = {f"{name}/effect_size": part.stop - part.start for name, part in slices.items()}
+    size.update({f"{g}_mean_abs_effect_size": sum(size[f"{n}/effect_size"] for n in names) for g, names in groups.items()})
+    out = {k: interval_of(estimates[k], samples[k], size[k], resampling).as_dict() for k in estimates}
+    out.update({f"{g}/mean_abs_effect_size": out[f"{g}_mean_abs_effect_size"] for g in groups})
+    return out
+
+
 def compute(tests: Sequence[SeatTest], embeddings: Mapping[str, np.ndarray], n_samples: int = 100_000,
-            seed: int = 0) -> MetricResult:
-    """Effect size and p-value per test, plus mean |effect size| per bias-bench group."""
-    rows = []
+            seed: int = 0, resampling: Resampling | None = Resampling()) -> MetricResult:
+    """Effect size and p-value per test, plus mean |effect size| per bias-bench group (and their CIs;
+    `resampling=None`: none)."""
+    rows, sets = [], {}
     for test in tests:
-        X, Y, A, B = (_vectors(getattr(test, k), embeddings, test.name) for k in SETS)
+        X, Y, A, B = sets[test.name] = tuple(_vectors(getattr(test, k), embeddings, test.name) for k in SETS)
         perm = weat_p_value(X, Y, A, B, n_samples=n_samples, seed=seed)
         rows.append({"test": test.name, "effect_size": weat_effect_size(X, Y, A, B), "p_value": perm.p_value,
                      "exact": perm.exact, "n_partitions_evaluated": perm.n_evaluated,
@@ -184,4 +244,5 @@ def compute(tests: Sequence[SeatTest], embeddings: Mapping[str, np.ndarray], n_s
                     for g, names in TEST_GROUPS.items() if any(n in sizes for n in names)}
     summary = {f"{g}_mean_abs_effect_size": v["mean_abs_effect_size"] for g, v in per_category.items()}
     summary["n_tests"] = len(rows)
-    return MetricResult("seat", summary, per_category, rows, {"n_samples": n_samples, "seed": seed})
+    return MetricResult("seat", summary, per_category, rows, {"n_samples": n_samples, "seed": seed},
+                        effect_size_intervals(sets, resampling))
