@@ -36,7 +36,9 @@ def write_pretrain(root: Path, name: str, model: str, crows: list[float], ratio:
         folder.mkdir(parents=True)
         (folder / "state.json").write_text(json.dumps({"step": step, "total_steps": 8}))
         result = {"summary": {"metric_score": score, "n_pairs": 10},
-                  "per_category": {"gender": {"metric_score": score + 1}}}
+                  "per_category": {"gender": {"metric_score": score + 1}},
+                  "intervals": {"metric_score": {"estimate": score, "low": score - 2.5, "high": score + 2.5},
+                                "gender/metric_score": {"estimate": score + 1, "low": score - 9, "high": score + 11}}}
         out = root / name / "eval" / ckpt
         out.mkdir(parents=True)
         (out / "crows_pairs.json").write_text(json.dumps(result))
@@ -79,6 +81,10 @@ def test_gather_builds_one_tidy_table(runs):
                      & (g.metrics["metric"] == "metric_score")].sort_values("step")
     assert bert["step"].tolist() == [2, 4, 8] and bert["fraction"].tolist() == [0.25, 0.5, 1.0]
     assert bert["value"].tolist() == [52.0, 58.0, 61.0]
+    assert bert["ci_low"].tolist() == [49.5, 55.5, 58.5] and bert["ci_high"].tolist() == [54.5, 60.5, 63.5]
+    gender = g.metrics[(g.metrics["run"] == "bert/pretrain") & (g.metrics["category"] == "gender")]
+    assert gender.sort_values("step")["ci_high"].tolist() == [63.0, 69.0, 72.0]
+    assert g.metrics[g.metrics["metric"] == "n_pairs"]["ci_low"].isna().all()  # no interval: NaN
     ratios = g.runs.set_index("run")["female_ratio"].dropna().to_dict()
     assert ratios == {"imb0.1/pretrain": 0.1, "imb0.5/pretrain": 0.5, "imb0.9/pretrain": 0.9}
 
@@ -95,6 +101,9 @@ def test_report_writes_tables_plots_and_self_contained_html(runs, tmp_path):
     assert all(f"]({name})" in md for name in pngs)
     main = pd.read_csv(out / "runs.csv").set_index("run")
     assert main.loc["bert/pretrain", "crows_pairs.metric_score"] == 61.0  # the final checkpoint's value
+    assert main.loc["bert/pretrain", ["crows_pairs.metric_score ci_low", "crows_pairs.metric_score ci_high"]].tolist() == [
+        58.5, 63.5]
+    assert "| 61 [58.5, 63.5] |" in md  # the rendered table shows value [95% CI]
     assert main.loc["babylm/pretrain", "final_loss"] == pytest.approx(5.0 - 0.3 * 8)
     assert len(pd.read_parquet(out / "metrics.parquet")) == len(pd.read_csv(out / "metrics.csv"))
 

@@ -100,15 +100,19 @@ def test_checkpoints_all_writes_tidy_table_and_plots(tiny_run, small_data):
     eval_root = tiny_run.parent / "eval"
     table = pd.read_csv(eval_root / "dynamics.csv")
     assert list(table.columns) == ["run", "checkpoint", "step", "tokens_seen", "fraction", "benchmark",
-                                   "category", "metric", "value"]
+                                   "category", "metric", "value", "ci_low", "ci_high"]
     pd.testing.assert_frame_equal(table, pd.read_parquet(eval_root / "dynamics.parquet"), check_dtype=False)
     overall = table[(table["benchmark"] == "crows_pairs") & (table["category"] == "overall")
                     & (table["metric"] == "metric_score")]
     assert overall["step"].tolist() == [0, 50, 100]
     assert overall["fraction"].tolist() == pytest.approx([0.0, 0.5, 1.0])
-    for step, value in zip(overall["step"], overall["value"]):
+    for step, value, low, high in zip(overall["step"], overall["value"], overall["ci_low"], overall["ci_high"]):
         stored = json.loads((eval_root / f"step-{step:07d}" / "crows_pairs.json").read_text())
         assert value == pytest.approx(stored["summary"]["metric_score"])
+        interval = stored["intervals"]["metric_score"]
+        assert (low, high) == pytest.approx((interval["low"], interval["high"])) and low <= value <= high
+    race_ss = table[(table["benchmark"] == "stereoset") & (table["category"] == "race") & (table["metric"] == "ss")]
+    assert race_ss["ci_low"].notna().all()  # per-category intervals reach the table too
     assert {"crows_pairs", "stereoset"} == set(table["benchmark"])
     assert {"gender", "profession", "race", "religion", "overall"} <= set(table[table["benchmark"] == "stereoset"]["category"])
     pngs = sorted(p.name for p in (eval_root / "plots").glob("*.png"))

@@ -21,7 +21,9 @@ from typing import Iterable
 
 from babybias.errors import BabybiasError
 
-TABLE_COLUMNS = ["run", "checkpoint", "step", "tokens_seen", "fraction", "benchmark", "category", "metric", "value"]
+TABLE_COLUMNS = ["run", "checkpoint", "step", "tokens_seen", "fraction", "benchmark", "category", "metric", "value",
+                 "ci_low", "ci_high"]
+"""`ci_low`/`ci_high`: the result file's 95% item-bootstrap interval of the value (NaN where it has none)."""
 OVERALL = "overall"
 
 
@@ -153,6 +155,24 @@ def result_records(result: dict) -> Iterable[tuple[str, str, float]]:
                 yield row["test"], metric, float(row[metric])
 
 
+def result_intervals(result: dict) -> dict[tuple[str, str], tuple[float, float]]:
+    """(category, metric) -> (low, high) from a result file's `intervals`.
+
+    Keys are summary keys (category `overall`; BLiMP's "field/<name>" is one) or "<category>/<metric>".
+    """
+    summary = result.get("summary", {})
+    out = {}
+    for key, interval in (result.get("intervals") or {}).items():
+        category, _, metric = (OVERALL, "", key) if key in summary else key.rpartition("/")
+        if isinstance(interval, dict):
+            out[category or OVERALL, metric] = (_number(interval.get("low")), _number(interval.get("high")))
+    return out
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
 def dynamics_table(checkpoints: list[Checkpoint], stems: list[str]):
     """pandas DataFrame with TABLE_COLUMNS: one row per (checkpoint, benchmark, category, metric)."""
     import pandas as pd
@@ -164,9 +184,10 @@ def dynamics_table(checkpoints: list[Checkpoint], stems: list[str]):
             if not path.is_file():
                 continue
             result = json.loads(path.read_text())
+            intervals = result_intervals(result)
             for category, metric, value in result_records(result):
                 rows.append([ckpt.run, ckpt.name, ckpt.step, ckpt.tokens_seen, ckpt.fraction, stem, category,
-                             metric, value])
+                             metric, value, *intervals.get((category, metric), (math.nan, math.nan))])
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     return table.sort_values(["benchmark", "category", "metric", "step"], kind="stable").reset_index(drop=True)
 

@@ -36,6 +36,13 @@ def headline_metrics(benchmark: str) -> list[str]:
     return HEADLINE.get(benchmark.split("-")[0], [])
 
 
+def band(ax, x, rows, color, alpha: float = 0.2) -> None:
+    """Shade the 95% CI (`ci_low`..`ci_high` of `rows`, aligned with `x`) where the rows have one."""
+    if "ci_low" not in rows or not rows["ci_low"].notna().any():
+        return
+    ax.fill_between(x, rows["ci_low"], rows["ci_high"], color=color, alpha=alpha, lw=0)
+
+
 def _x(table):
     if table["tokens_seen"].notna().all():
         return "tokens_seen", "tokens seen"
@@ -43,7 +50,8 @@ def _x(table):
 
 
 def plot_dynamics(table, folder: Path) -> list[Path]:
-    """One PNG per (benchmark variant, headline metric): overall (thick) and per category (thin) vs training."""
+    """One PNG per (benchmark variant, headline metric): overall (thick) and per category (thin) vs training,
+    each with its 95% item-bootstrap CI as a band."""
     plt = _plt()
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -58,10 +66,12 @@ def plot_dynamics(table, folder: Path) -> list[Path]:
             categories = sorted(set(rows["category"]) - {"overall"})
             for category in categories[:MAX_CATEGORY_LINES]:
                 cat = rows[rows["category"] == category].sort_values(x)
-                ax.plot(cat[x], cat["value"], marker=".", lw=1, alpha=0.6, label=category)
+                (line,) = ax.plot(cat[x], cat["value"], marker=".", lw=1, alpha=0.6, label=category)
+                band(ax, cat[x], cat, line.get_color(), alpha=0.07)
             overall = rows[rows["category"] == "overall"].sort_values(x)
             if not overall.empty:
-                ax.plot(overall[x], overall["value"], marker="o", lw=2.5, color="black", label="overall")
+                ax.plot(overall[x], overall["value"], marker="o", lw=2.5, color="black", label="overall (95% CI band)")
+                band(ax, overall[x], overall, "black")
             if (benchmark.split("-")[0], metric) in IDEAL:
                 ax.axhline(IDEAL[benchmark.split("-")[0], metric], ls="--", color="grey", lw=1)
             ax.set(xlabel=xlabel, ylabel=metric, title=f"{benchmark}: {metric} over training")

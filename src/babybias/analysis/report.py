@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 TIDY_COLUMNS = ["run", "command", "source", "checkpoint", "step", "fraction", "group", "benchmark", "category",
-                "metric", "value"]
+                "metric", "value", "ci_low", "ci_high"]
+"""`ci_low`/`ci_high`: the 95% item-bootstrap interval of an evaluation value (NaN where there is none)."""
+NO_CI = (math.nan, math.nan)
 TRAIN_METRICS = ("loss", "validation_loss")
 # config fields shown in the runs table (dotted paths into config.yaml), when a run has them
 RUN_FIELDS = {"name": "name", "seed": "seed", "model": "model.name", "corpus": "corpus.mutation",
@@ -167,13 +170,13 @@ def _train_rows(path: Path, label: str) -> List[list]:
             value = record.get(metric)
             if isinstance(value, (int, float)):
                 rows.append([label, "pretrain", "train", None, record["step"], record.get("fraction"), None,
-                             "train", "overall", metric, float(value)])
+                             "train", "overall", metric, float(value), *NO_CI])
     return rows
 
 
 def _eval_rows(path: Path, label: str) -> List[list]:
     """runs/<name>/eval/<checkpoint>/<benchmark>.json of the pretrain run at runs/<name>/pretrain."""
-    from babybias.analysis.dynamics import result_records
+    from babybias.analysis.dynamics import result_intervals, result_records
 
     eval_root = path.parent / "eval"
     rows = []
@@ -185,9 +188,10 @@ def _eval_rows(path: Path, label: str) -> List[list]:
         ckpt_name = result_path.parent.name
         step, fraction = _checkpoint_position(path, ckpt_name, result)
         benchmark = result_path.stem
+        intervals = result_intervals(result)
         for category, metric, value in result_records(result):
             rows.append([label, "pretrain", "eval", ckpt_name, step, fraction, None, benchmark, category, metric,
-                         value])
+                         value, *intervals.get((category, metric), NO_CI)])
     return rows
 
 
@@ -218,7 +222,7 @@ def _unlearn_rows(path: Path, label: str) -> List[list]:
         for metric in value_columns:
             if pd.notna(record.get(metric)):
                 rows.append([label, "unlearn", "fairness", None, record.get("round"), None, record.get("method"),
-                             "fairness", record.get("eval_set", "overall"), metric, float(record[metric])])
+                             "fairness", record.get("eval_set", "overall"), metric, float(record[metric]), *NO_CI])
     return rows
 
 
@@ -230,14 +234,28 @@ def headline_rows(frame: Any) -> Any:
     return frame.loc[frame.index[mask]] if len(frame) else frame
 
 
-def final_eval(metrics: Any) -> Any:
-    """Each run's overall eval metrics at its last evaluated checkpoint: one row per run, one column per metric."""
+CI_SUFFIXES = (" ci_low", " ci_high")
+"""`final_eval(..., intervals=True)` names a metric column's interval bounds `<column> ci_low|ci_high`."""
+
+
+def final_eval(metrics: Any, intervals: bool = False) -> Any:
+    """Each run's overall eval metrics at its last evaluated checkpoint: one row per run, one column per metric.
+
+    With `intervals`, each metric column `<benchmark>.<metric>` is followed by its 95% CI bounds
+    `<benchmark>.<metric> ci_low` and `... ci_high` (NaN where the result file has no interval).
+    """
     import pandas as pd
 
     rows = headline_rows(metrics[(metrics["source"] == "eval") & (metrics["category"] == "overall")])
     if rows.empty:
         return pd.DataFrame()
     rows = rows.assign(order=rows["step"].fillna(float("inf")))
-    last = rows.sort_values("order").groupby(["run", "benchmark", "metric"], as_index=False).last()
-    last["column"] = last["benchmark"] + "." + last["metric"]
-    return last.pivot(index="run", columns="column", values="value").reset_index()
+    # the last row itself (groupby.last would take each column's last non-null value, mixing rows)
+    last = rows.sort_values("order", kind="stable").drop_duplicates(["run", "benchmark", "metric"], keep="last")
+    last = last.assign(column=last["benchmark"] + "." + last["metric"])
+    table = last.pivot(index="run", columns="column", values="value")
+    if intervals:
+        bounds = [last.pivot(index="run", columns="column", values=c).add_suffix(f" {c}") for c in ("ci_low", "ci_high")]
+        table = pd.concat([table, *bounds], axis=1)
+        table = table[[c for column in sorted(last["column"].unique()) for c in (column, *(column + s for s in CI_SUFFIXES))]]
+    return table.reset_index().rename_axis(columns=None)

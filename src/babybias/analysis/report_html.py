@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
-from babybias.analysis.plots import IDEAL
-from babybias.analysis.report import headline_rows
+from babybias.analysis.plots import IDEAL, band
+from babybias.analysis.report import CI_SUFFIXES, headline_rows
 
 Plot = Tuple[str, Path]  # (caption, png path)
 
@@ -71,15 +71,17 @@ def bias_over_training(metrics: Any, out: Path) -> Optional[Plot]:
         use_fraction = group["fraction"].notna().all()
         for run, r in group.groupby("run"):
             r = r.sort_values("step")
-            ax.plot(r["fraction"] if use_fraction else r["step"], r["value"], marker="o", ms=3, label=run)
+            x = r["fraction"] if use_fraction else r["step"]
+            (line,) = ax.plot(x, r["value"], marker="o", ms=3, label=run)
+            band(ax, x, r, line.get_color())
         ideal = IDEAL.get((benchmark.split("-")[0], metric))
         low, high = group["value"].min(), group["value"].max()
         if ideal is not None and low - (high - low + 5) <= ideal <= high + (high - low + 5):
             ax.axhline(ideal, color="grey", lw=0.8, ls=":")  # only when near the data: it would squash it
         ax.set(xlabel="fraction of training" if use_fraction else "step", title=f"{benchmark}: {metric}")
         ax.legend(fontsize=6)
-    return "Bias and language ability over training (dotted: the unbiased/ideal value)", _save(
-        fig, out / "bias_over_training.png")
+    return ("Bias and language ability over training (bands: 95% item-bootstrap CIs; dotted: the unbiased/ideal "
+            "value)"), _save(fig, out / "bias_over_training.png")
 
 
 def pearson(x: Any, y: Any) -> float:
@@ -116,15 +118,18 @@ def bias_vs_female_ratio(runs: Any, finals: Any, out: Path) -> Optional[Plot]:
     if "female_ratio" not in runs or finals.empty:
         return None
     table = runs[["run", "female_ratio"]].dropna().merge(finals, on="run")
-    columns = [c for c in finals.columns if c != "run" and table[c].notna().sum() >= 2]
+    columns = [c for c in finals.columns if c != "run" and not c.endswith(CI_SUFFIXES) and table[c].notna().sum() >= 2]
     if table["female_ratio"].nunique() < 2 or not columns:
         return None
     fig, axes = _grid(len(columns))
     for ax, column in zip(axes, columns):
         t = table.sort_values("female_ratio")
-        ax.plot(t["female_ratio"], t[column], marker="o")
+        low, high = (t.get(column + suffix) for suffix in CI_SUFFIXES)
+        errors = None if low is None or high is None else [(t[column] - low).to_numpy(), (high - t[column]).to_numpy()]
+        ax.errorbar(t["female_ratio"], t[column], yerr=errors, marker="o", capsize=3)
         ax.set(xlabel="female ratio of the corpus", title=f"{column}  r = {pearson(t['female_ratio'], t[column]):.2f}")
-    return "Final bias vs the corpus's female ratio", _save(fig, out / "bias_vs_female_ratio.png")
+    return "Final bias vs the corpus's female ratio (error bars: 95% item-bootstrap CIs)", _save(
+        fig, out / "bias_vs_female_ratio.png")
 
 
 def accuracy_vs_eo(metrics: Any, out: Path) -> Optional[Plot]:
@@ -160,6 +165,21 @@ def all_plots(gathered: Any, finals: Any, out: Path) -> List[Plot]:
 
 
 # ---------------------------------------------------------------- rendering
+def with_intervals_shown(table: Any) -> Any:
+    """A display copy: each column with `<column> ci_low|ci_high` beside it becomes "value [low, high]"."""
+    shown = table.copy()
+    for column in [c for c in table.columns if all(c + s in table.columns for s in CI_SUFFIXES)]:
+        low, high = (table[column + s] for s in CI_SUFFIXES)
+        shown[column] = [_cell(v) + (f" [{_cell(lo)}, {_cell(hi)}]" if _finite(lo) and _finite(hi) else "")
+                         for v, lo, hi in zip(table[column], low, high)]
+        shown = shown.drop(columns=[column + s for s in CI_SUFFIXES])
+    return shown
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.4g}"

@@ -3,7 +3,7 @@
 Writes into `out` (default <paths.runs>/reports/<name>):
 
     metrics.csv|.parquet   the tidy table (babybias.analysis.report.TIDY_COLUMNS)
-    runs.csv               one row per run: its configuration and final numbers
+    runs.csv               one row per run: its configuration and final numbers (with `<metric> ci_low|ci_high`)
     *.png                  the plots whose data exists
     report.html            self-contained (plots inlined)     report.md   (plots beside it)
 """
@@ -19,7 +19,7 @@ from babybias.errors import BabybiasError
 def run(cfg: ReportConfig) -> Path:
     from babybias.analysis.dynamics import write_table
     from babybias.analysis.report import final_eval, gather
-    from babybias.analysis.report_html import all_plots, render
+    from babybias.analysis.report_html import all_plots, render, with_intervals_shown
     from babybias.runs import atomic_path
 
     gathered = gather(cfg.runs)
@@ -29,17 +29,17 @@ def run(cfg: ReportConfig) -> Path:
     out = Path(cfg.out) if cfg.out else Path(cfg.paths.runs) / "reports" / cfg.name
     out.mkdir(parents=True, exist_ok=True)
     write_table(gathered.metrics, out, "metrics")
-    finals = final_eval(gathered.metrics)
+    finals = final_eval(gathered.metrics, intervals=True)
     main = gathered.runs.drop(columns=["path"])
     if not finals.empty:
         main = main.merge(finals, on="run", how="left")
     with atomic_path(out / "runs.csv") as tmp:
         main.to_csv(tmp, index=False)
     plots = all_plots(gathered, finals, out)
-    sections = [("Runs", main)]
+    sections = [("Runs (final evaluation: value [95% item-bootstrap CI])", with_intervals_shown(main))]
     sections += [(f"Study table: {name}", table) for name, table in gathered.studies.items()]
     note = (f"{len(main)} runs matching {cfg.runs}; {len(gathered.metrics)} metric rows in metrics.csv "
-            f"(columns: run, command, source, checkpoint, step, fraction, group, benchmark, category, metric, value).")
+            f"(columns: {', '.join(gathered.metrics.columns)}).")
     html_path, md_path = render(cfg.title, sections, plots, out, note)
     print(f"report: {html_path}\n        {md_path}\n{len(main)} runs, {len(plots)} plots")
     return out
