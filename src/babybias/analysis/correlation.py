@@ -8,7 +8,9 @@ and a 10,000-step BERT run are compared at the same share of their own schedule.
 
 Correlations per metric over the aligned points: Pearson r (linear) and Spearman rho (rank), each with its
 two-sided p-value from `scipy.stats.pearsonr` / `spearmanr`. With fewer than `min_points` points, or a
-constant series, they are NaN.
+constant series, they are NaN. Every row states its n (`n_points`). The p-values are withheld (NaN) below
+`P_VALUE_MIN_POINTS` points unless asked for: they assume independent points, and the checkpoints of one run
+are autocorrelated, so with 4-6 checkpoints a small p-value says little.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 KEY = ["benchmark", "category", "metric"]
 ALIGNED_COLUMNS = [*KEY, "fraction", "step_a", "value_a", "value_b"]
+P_VALUE_MIN_POINTS = 5
 CORRELATION_COLUMNS = [*KEY, "n_points", "pearson_r", "pearson_p", "spearman_rho", "spearman_p"]
 
 
@@ -66,14 +69,17 @@ def correlate(x, y) -> dict:
             "spearman_rho": float(spearman.statistic), "spearman_p": float(spearman.pvalue)}
 
 
-def correlations(aligned, min_points: int = 3):
-    """One row per (benchmark, category, metric): `CORRELATION_COLUMNS`."""
+def correlations(aligned, min_points: int = 3, small_n_p_values: bool = False):
+    """One row per (benchmark, category, metric): `CORRELATION_COLUMNS`; p-values NaN below
+    `P_VALUE_MIN_POINTS` points unless `small_n_p_values`."""
     import pandas as pd
 
     rows = []
     for key, group in aligned.groupby(KEY, sort=True):
         n = len(group)
         stats = correlate(group["value_a"], group["value_b"]) if n >= min_points else correlate([], [])
+        if n < P_VALUE_MIN_POINTS and not small_n_p_values:
+            stats = {**stats, "pearson_p": math.nan, "spearman_p": math.nan}
         rows.append({**dict(zip(KEY, key)), "n_points": n, **stats})
     return pd.DataFrame(rows, columns=CORRELATION_COLUMNS)
 
@@ -83,7 +89,7 @@ def to_markdown(table, title: str) -> str:
     def cell(v):
         if isinstance(v, float):
             return "nan" if math.isnan(v) else f"{v:.4g}"
-        return str(v)
+        return "" if v is None else str(v)
 
     lines = [f"# {title}", "", "| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]

@@ -111,3 +111,26 @@ def _save(plt, fig, folder: Path, benchmark: str, metric: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_paired(table, folder: Path, name_a: str, name_b: str) -> Path:
+    """Forest plot of paired differences a - b with their 95% CIs: one panel per variant (own scale)."""
+    plt = _plt()
+    folder.mkdir(parents=True, exist_ok=True)
+    variants = list(dict.fromkeys(table["variant"]))
+    heights = [max(1, int((table["variant"] == v).sum())) for v in variants]
+    fig, axes = plt.subplots(len(variants), 1, figsize=(7, 0.45 * sum(heights) + 0.9 * len(variants)),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, variant in zip(axes[:, 0], variants):
+        part = table[table["variant"] == variant]
+        y = list(range(len(part)))[::-1]
+        difference = part["difference"].to_numpy(float)
+        errors = [difference - part["ci_low"].to_numpy(float), part["ci_high"].to_numpy(float) - difference]
+        ax.errorbar(difference, y, xerr=errors, fmt="o", capsize=3, color="black")
+        ax.axvline(0.0, color="grey", ls="--", lw=1)
+        ax.set_yticks(y, list(part["metric"]), fontsize=8)
+        ax.set_ylim(-0.7, len(part) - 0.3)
+        ax.set_title(variant, fontsize=9)
+    axes[-1, 0].set_xlabel(f"{name_a} minus {name_b} (95% paired-bootstrap CI)")
+    fig.suptitle("Paired differences on the same items")
+    return _save(plt, fig, folder, "paired", "differences")

@@ -149,7 +149,8 @@ class EvaluateConfig:
 
 @dataclass
 class CompareConfig:
-    """`babybias compare a=<run> b=<run>`: correlate two runs' learning dynamics."""
+    """`babybias compare a=<run> b=<run>`: correlate two runs' learning dynamics and test their final (or
+    chosen) checkpoints against each other on the same items."""
 
     command: str = "compare"
     a: Optional[str] = None
@@ -160,6 +161,18 @@ class CompareConfig:
     """Output folder; null = <paths.runs>/compare/<a>__vs__<b>."""
     min_points: int = 3
     """Skip metrics with fewer aligned checkpoints than this."""
+    small_n_p_values: bool = False
+    """Report correlation p-values with fewer than 5 aligned checkpoints (withheld by default: they treat the
+    autocorrelated checkpoints of one run as independent points, and with n < 5 they mean next to nothing)."""
+    paired: bool = True
+    """Paired test of the two models on the same items (from both checkpoints' <variant>.examples.jsonl)."""
+    checkpoint_a: Any = "final"
+    """Which checkpoint of a the paired test uses: final | a step, e.g. 5000."""
+    checkpoint_b: Any = "final"
+    variants: Optional[List[str]] = None
+    """Result variants to pair (e.g. [crows_pairs, stereoset]); null = every variant both checkpoints have."""
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    """Resamples, level and seed of the paired bootstrap."""
     plots: bool = True
     paths: PathsConfig = field(default_factory=PathsConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -167,6 +180,10 @@ class CompareConfig:
     def __post_init__(self) -> None:
         if self.min_points < 3:
             raise ConfigError("compare.min_points < 3 gives meaningless correlations", fix="use min_points=3 or more")
+        for name in ("checkpoint_a", "checkpoint_b"):
+            value = getattr(self, name)
+            if value != "final" and not (isinstance(value, int) and not isinstance(value, bool)):
+                raise ConfigError(f"{name}={value!r}", fix=f"use {name}=final or a step number, e.g. {name}=5000")
 
 
 def register(cs) -> None:

@@ -87,27 +87,40 @@ def requests_for(pairs: Sequence[BlimpPair]) -> list[TokenScoreRequest]:
     return [TokenScoreRequest(s) for p in pairs for s in (p.sentence_good, p.sentence_bad)]
 
 
-def intervals(rows: Sequence[dict], resampling: Resampling | None = Resampling()) -> dict[str, dict]:
-    """Bootstrap CIs (pairs resampled within phenomena) of every accuracy `compute` reports."""
+def accuracy_columns(rows: Sequence[dict], uids: Sequence[str]):
+    """(phenomenon index per pair, sparse `(n, 2P)` columns [correct | 1] per phenomenon in `uids` order):
+    their sums are each phenomenon's correct pairs and pairs."""
     from scipy import sparse
 
+    index = {u: i for i, u in enumerate(uids)}
+    n = len(rows)
+    phenomenon = np.array([index[r["uid"]] for r in rows], dtype=np.int64)
+    correct = np.array([float(r["correct"]) for r in rows])
+    columns = sparse.csr_matrix((np.concatenate([correct, np.ones(n)]),
+                                 (np.tile(np.arange(n), 2), np.concatenate([phenomenon, phenomenon + len(uids)]))),
+                                shape=(n, 2 * len(uids)))
+    return phenomenon, columns
+
+
+def macro_accuracy(sums: np.ndarray) -> np.ndarray:
+    """The macro accuracy (%) from `(k, 2P)` sums of `accuracy_columns`: the mean of the phenomena's accuracies."""
+    n_uids = sums.shape[1] // 2
+    return (100.0 * sums[:, :n_uids] / sums[:, n_uids:]).mean(axis=1)
+
+
+def intervals(rows: Sequence[dict], resampling: Resampling | None = Resampling()) -> dict[str, dict]:
+    """Bootstrap CIs (pairs resampled within phenomena) of every accuracy `compute` reports."""
     if resampling is None or not rows:
         return {}
     uids = sorted({r["uid"] for r in rows})
-    index = {u: i for i, u in enumerate(uids)}
     field_of = {r["uid"]: r["field"] for r in rows}
     n, n_uids = len(rows), len(uids)
-    phenomenon = np.array([index[r["uid"]] for r in rows])
-    correct = np.array([float(r["correct"]) for r in rows])
-    # per phenomenon: [correct pairs | pairs], so the sums are per-phenomenon counts
-    columns = sparse.csr_matrix((np.concatenate([correct, np.ones(n)]),
-                                 (np.tile(np.arange(n), 2), np.concatenate([phenomenon, phenomenon + n_uids]))),
-                                shape=(n, 2 * n_uids))
+    phenomenon, columns = accuracy_columns(rows, uids)
     fields = {f: np.array([field_of[u] == f for u in uids]) for f in sorted(set(field_of.values()))}
 
     def accuracies(sums: np.ndarray) -> dict[str, np.ndarray]:
         per_uid = 100.0 * sums[:, :n_uids] / sums[:, n_uids:]
-        out = {"accuracy": per_uid.mean(axis=1),
+        out = {"accuracy": macro_accuracy(sums),
                "accuracy_micro": 100.0 * sums[:, :n_uids].sum(axis=1) / sums[:, n_uids:].sum(axis=1)}
         out.update({f"field/{f}": per_uid[:, mask].mean(axis=1) for f, mask in fields.items()})
         out.update({f"{u}/accuracy": per_uid[:, i] for i, u in enumerate(uids)})
