@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -151,3 +152,46 @@ def test_study_checks_its_data_before_the_first_run(tmp_path, recorder):
     assert {"crows_pairs", "stereoset", "seat", "blimp"} <= set(required_datasets(paper))
     fairsisa = compose_command("study", ["experiment=fairsisa", "size=tiny"])
     assert "identity_toxicity_templates" in required_datasets(fairsisa)
+
+
+@pytest.mark.parametrize("experiment", [*PRESETS, "imbalance_sweep", "detox"])
+def test_paper_presets_run_three_seeds_and_seeds_overrides_them(experiment):
+    from babybias.studies.premodel import context_of
+
+    assert context_of(compose_command("study", [f"experiment={experiment}", "size=paper"]))[0].seeds == [0, 1, 2]
+    assert context_of(compose_command("study", [f"experiment={experiment}", "size=tiny"]))[0].seeds == [0]
+    chosen = compose_command("study", [f"experiment={experiment}", "size=paper", "seeds=[4,5]"])
+    assert context_of(chosen)[0].seeds == [4, 5]
+
+
+def test_study_reports_mean_sd_and_ci_across_seeds(tmp_path, recorder):
+    from babybias.studies import debias_transfer
+
+    cfg = compose_command("study", ["experiment=debias_transfer", f"paths.runs={tmp_path / 'runs'}",
+                                    f"data.root={tmp_path / 'data'}", "report=false", "seeds=[0,1,2]"])
+    out = debias_transfer.run(cfg)
+    assert sorted(out["table"]["seed"].unique()) == [0, 1, 2]
+    summary = pd.read_csv(out["summary"])
+    row = summary[(summary["method"] == "inlp") & (summary["metric"] == "stereoset.ss")
+                  & (summary["column"] == "change_babylm")].iloc[0]
+    values = out["table"][(out["table"]["method"] == "inlp") & (out["table"]["metric"] == "stereoset.ss")]["change_babylm"]
+    assert row["n_seeds"] == 3 and row["mean"] == pytest.approx(values.mean())
+    assert row["sd"] == pytest.approx(values.std(ddof=1))  # the recorder gives every seed the same change: sd 0
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((values.mean(), values.mean()))
+    assert "## Across seeds (3 seeds" in Path(out["markdown"]).read_text()
+
+
+def test_seed_summary_is_the_t_interval_per_arm():
+    from scipy import stats
+
+    from babybias.studies.summary import seed_summary
+
+    table = pd.DataFrame({"arm": ["x"] * 3 + ["y"] * 3, "seed": [0, 1, 2] * 2, "n": 7,
+                          "score": [50.0, 52.0, 57.0, 40.0, 41.0, float("nan")], "run": "r"})
+    summary = seed_summary(table).set_index(["arm", "column"])
+    assert list(seed_summary(table).columns) == ["arm", "n", "column", "n_seeds", "mean", "sd", "ci_low", "ci_high"]
+    x = summary.loc[("x", "score")]
+    low, high = stats.t.interval(0.95, 2, loc=53.0, scale=np.std([50, 52, 57], ddof=1) / np.sqrt(3))
+    assert x["n_seeds"] == 3 and x["mean"] == pytest.approx(53.0) and (x["ci_low"], x["ci_high"]) == pytest.approx((low, high))
+    y = summary.loc[("y", "score")]  # a failed seed (NaN) is left out and counted out
+    assert y["n_seeds"] == 2 and y["mean"] == pytest.approx(40.5)

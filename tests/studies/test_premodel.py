@@ -57,12 +57,31 @@ def test_gender_bias_reads_the_gender_rows(tmp_path):
                                               "stereoset_gender_icat": 72.0}
 
 
+def test_gender_bias_reads_the_gender_intervals_and_arm_estimates_choose_seeds_or_items(tmp_path):
+    from scipy import stats
+
+    crows = {"summary": {}, "per_category": {"gender": {"metric_score": 61.5, "n_pairs": 262}},
+             "intervals": {"gender/metric_score": {"low": 55.0, "high": 67.0}}}
+    (tmp_path / "crows_pairs.json").write_text(json.dumps(crows))
+    _write_result(tmp_path, "stereoset", {"ss": 55.0, "lms": 80.0, "icat": 72.0})
+    row = premodel.gender_bias(tmp_path)
+    assert (row["crows_gender_ci_low"], row["crows_gender_ci_high"]) == (55.0, 67.0)
+    assert "stereoset_gender_ss_ci_low" not in row  # no interval in that file
+    one_seed = pd.DataFrame([{**row, "seed": 0}])
+    assert premodel.arm_estimate(one_seed, "crows_gender") == (61.5, 55.0, 67.0)  # one seed: the item CI
+    seeds = pd.DataFrame({"crows_gender": [60.0, 62.0, 67.0], "crows_gender_ci_low": 0.0, "crows_gender_ci_high": 1.0})
+    mean, low, high = premodel.arm_estimate(seeds, "crows_gender")  # several seeds: the t interval across them
+    want = stats.t.interval(0.95, 2, loc=63.0, scale=pd.Series([60.0, 62.0, 67.0]).std() / 3 ** 0.5)
+    assert mean == pytest.approx(63.0) and (low, high) == pytest.approx(want)
+
+
 def _table() -> pd.DataFrame:
     rows = [{"arm": "original", "group": "original", "female_ratio": None, "seed": 0, "crows_gender": 55.0,
              "stereoset_gender_ss": 52.0, "run": "r"}]
     for r, value in ((0.1, 60.0), (0.9, 45.0)):
         rows.append({"arm": f"imbalanced_{r}", "group": "imbalanced", "female_ratio": r, "seed": 0,
-                     "crows_gender": value, "stereoset_gender_ss": value, "run": "r"})
+                     "crows_gender": value, "stereoset_gender_ss": value, "crows_gender_ci_low": value - 3,
+                     "crows_gender_ci_high": value + 3, "run": "r"})
         rows.append({"arm": f"random_drop_{r}", "group": "random_drop", "female_ratio": r, "seed": 0,
                      "crows_gender": 55.0, "stereoset_gender_ss": 51.0, "run": "r"})
     return pd.DataFrame(rows, columns=list(premodel.COLUMNS))
@@ -165,9 +184,12 @@ def test_both_studies_run_end_to_end_at_tiny_size(small_data_root, tmp_path):
     assert abs(table.female_ratio_achieved[0] - 0.5) < 0.05  # the imbalanced corpus hit its target
     assert table.train_sentences[0] == table.train_sentences[1]  # the control is size-matched
     assert Path(out["plot"]).read_bytes()[:4] == b"\x89PNG"
+    assert table.crows_gender_ci_low.le(table.crows_gender).all() and table.crows_gender_ci_high.ge(table.crows_gender).all()
     study = tmp_path / "runs" / "sweep" / "study"
-    assert {"results.csv", "results.md", "bias_vs_female_ratio.png", "config.yaml", "DONE"} <= {
+    assert {"results.csv", "results.md", "summary.csv", "bias_vs_female_ratio.png", "config.yaml", "DONE"} <= {
         p.name for p in study.iterdir()}
+    summary = pd.read_csv(study / "summary.csv")
+    assert set(summary["arm"]) == {"imbalanced_0.5", "random_drop_0.5"} and (summary["n_seeds"] == 1).all()
 
     detox_cfg = _StudyCfg("detox", {"tiny": {**preset, "scorer": "profanity_check", "threshold": 0.5}},
                           data=small_data_root, paths=paths)

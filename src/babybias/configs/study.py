@@ -26,8 +26,9 @@ class StudyConfig:
     name: str = "${experiment}_${size}"
     """Every run of the study goes under runs/<name>/..."""
     seed: int = 0
-    seeds: List[int] = field(default_factory=lambda: [0])
-    """Pretraining seeds where the study repeats runs."""
+    seeds: Optional[List[int]] = None
+    """Training seeds: every arm is run once per seed and the study reports mean, sd and 95% CI across them
+    (runs/<name>/study/summary.csv). null = the size preset's `seeds` (paper: [0, 1, 2]), else [seed]."""
     overrides: List[str] = field(default_factory=list)
     """Extra overrides given to every chained command (e.g. ["impl=gpu_bf16"])."""
     presets: Dict[str, Any] = field(default_factory=dict)

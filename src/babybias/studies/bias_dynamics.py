@@ -8,12 +8,13 @@ training (`babybias compare`: Pearson r and Spearman rho per metric). Outputs:
     runs/<name>/<model>/seed<s>/{pretrain,eval}/       the ordinary run folders
     runs/<name>/compare/seed<s>/<a>__vs__<b>/          aligned.csv, correlations.csv|md, plots/
     runs/<name>/study/results.csv|md                   the correlations of every seed, config.yaml, DONE
+    runs/<name>/study/summary.csv                      r and rho across seeds: mean, sd, 95% t interval
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from babybias.errors import ConfigError
 
@@ -38,20 +39,25 @@ def pretrain_and_evaluate(ctx: Any, label: str, overrides: List[str], seed: int,
     return run_dir
 
 
-def finish_study(cfg: Any, ctx: Any, table: Any, title: str) -> Dict[str, Any]:
-    """Write runs/<name>/study/{results.csv, results.md, config.yaml, DONE}; returns the table and paths."""
+def finish_study(cfg: Any, ctx: Any, table: Any, title: str, by: Optional[List[str]] = None,
+                 values: Optional[List[str]] = None) -> Dict[str, Any]:
+    """Write runs/<name>/study/{results.csv, results.md, summary.csv, config.yaml, DONE}; returns the table and
+    paths. summary.csv: each number (`values`, default the float columns) across seeds per arm (`by`, default
+    the other columns but seed and run): mean, sd, 95% t interval (`babybias.studies.summary`)."""
     from babybias.analysis.report_html import markdown_table
     from babybias.runs import RunDir, atomic_write_text
+    from babybias.studies.summary import write_seed_summary
 
     study = RunDir(Path(ctx.runs_root) / ctx.name / "study").create()
     study.clear_done()
     study.write_config(cfg)
     csv, md = study / "results.csv", study / "results.md"
     atomic_write_text(csv, table.to_csv(index=False))
-    atomic_write_text(md, f"# {title}\n\n{markdown_table(table)}")
-    study.mark_done({"rows": len(table), "csv": str(csv), "markdown": str(md)})
-    print(f"{title}\n\n{markdown_table(table)}\nstudy outputs: {study.path.resolve()}")
-    return {"table": table, "csv": str(csv), "markdown": str(md)}
+    summary, section = write_seed_summary(study.path, table, by, values)
+    atomic_write_text(md, f"# {title}\n\n{markdown_table(table)}\n{section}")
+    study.mark_done({"rows": len(table), "csv": str(csv), "markdown": str(md), "summary": str(summary)})
+    print(f"{title}\n\n{markdown_table(table)}\n{section}\nstudy outputs: {study.path.resolve()}")
+    return {"table": table, "csv": str(csv), "markdown": str(md), "summary": str(summary)}
 
 
 def run(cfg: Any) -> Dict[str, Any]:
@@ -73,4 +79,5 @@ def run(cfg: Any) -> Dict[str, Any]:
         tables.append(pd.read_csv(out / "correlations.csv").assign(seed=seed, a=a, b=b))
     table = pd.concat(tables, ignore_index=True)
     table = table[table["pearson_r"].notna()].reset_index(drop=True)  # counts (n_examples...) do not vary
-    return finish_study(cfg, ctx, table, f"Bias dynamics: {' vs '.join(models)} (correlation over training)")
+    return finish_study(cfg, ctx, table, f"Bias dynamics: {' vs '.join(models)} (correlation over training)",
+                        by=["benchmark", "category", "metric", "a", "b"], values=["pearson_r", "spearman_rho"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from babybias.studies.premodel import Arm, bias_axes, context_of, run_study, save_png
+from babybias.studies.premodel import Arm, arm_estimate, bias_axes, context_of, error_bars, run_study, save_png
 
 ORDER = ("original", "detox", "random_drop")
 
@@ -23,14 +23,18 @@ def arms(scorer: str = "profanity_check", threshold: float = 0.5) -> list[Arm]:
 
 
 def plot(table, path, title: str) -> None:
-    """One bar per arm (mean over seeds, seeds as dots) for each bias measure."""
+    """One bar per arm (mean over seeds, seeds as dots, 95% CI as error bar) for each bias measure."""
     fig, axes = bias_axes(title)
     for ax, column in zip(axes, ("crows_gender", "stereoset_gender_ss")):
         for x, group in enumerate(ORDER):
-            values = table[table.group == group][column].astype(float)
-            ax.bar(x, values.mean() if len(values) else 0.0, color=f"C{x}", alpha=0.7)
+            rows = table[table.group == group]
+            values = rows[column].astype(float)
+            estimate = arm_estimate(rows, column)
+            ax.bar(x, values.mean() if len(values) else 0.0, color=f"C{x}", alpha=0.7,
+                   yerr=error_bars([estimate]) if len(values) else None, capsize=4)
             ax.plot([x] * len(values), values, "k.")
         ax.set_xticks(range(len(ORDER)), ORDER)
+        ax.set_title("error bars: 95% CI (across seeds, or over items with one seed)", fontsize=8)
     save_png(fig, path)
 
 

@@ -73,4 +73,6 @@ def run(cfg: Any) -> Dict[str, Any]:
     table = pd.concat(tables, ignore_index=True)
     front = ["shards", "seed", "round", "eval_set", "method"]
     table = table[[c for c in front if c in table] + [c for c in table.columns if c not in front]]
-    return finish_study(cfg, ctx, table, "FairSISA: single model vs SISA vs FairSISA across deletion rounds")
+    by = [c for c in ("shards", "round", "eval_set", "method") if c in table]
+    return finish_study(cfg, ctx, table, "FairSISA: single model vs SISA vs FairSISA across deletion rounds", by=by,
+                        values=[c for c in table.columns if c not in (*by, "seed", "n")])

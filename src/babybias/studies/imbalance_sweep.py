@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from babybias.errors import ConfigError
-from babybias.studies.premodel import Arm, bias_axes, context_of, run_study, save_png
+from babybias.studies.premodel import Arm, arm_estimate, bias_axes, context_of, error_bars, run_study, save_png
 
 DEFAULT_RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9)
 
@@ -32,18 +32,25 @@ def arms(female_ratios, controls: bool = True, include_original: bool = True) ->
 
 
 def plot(table, path, title: str) -> None:
-    """Bias (y) vs female ratio (x): imbalanced and random_drop lines (mean over seeds), original as a line."""
+    """Bias (y) vs female ratio (x): imbalanced and random_drop lines (mean over seeds, 95% CI error bars: across
+    seeds, or over items with one seed), the original corpus as a line with its CI as a band."""
     fig, axes = bias_axes(title)
     for ax, column in zip(axes, ("crows_gender", "stereoset_gender_ss")):
         for group, style, label in (("imbalanced", "o-", "imbalanced"),
                                     ("random_drop", "s--", "random_drop (size-matched to imbalanced)")):
-            part = table[table.group == group].groupby("female_ratio")[column].mean()
-            if len(part):
-                ax.plot(part.index, part.values, style, label=label)
-        original = table[table.group == "original"][column].mean()
+            part = table[table.group == group]
+            ratios = sorted(part["female_ratio"].dropna().unique())
+            if ratios:
+                estimates = [arm_estimate(part[part["female_ratio"] == r], column) for r in ratios]
+                ax.errorbar(ratios, [e[0] for e in estimates], yerr=error_bars(estimates), fmt=style, capsize=3,
+                            label=label)
+        original, low, high = arm_estimate(table[table.group == "original"], column)
         if original == original:  # not NaN
             ax.axhline(original, color="black", linewidth=1, label="original corpus")
+            if low == low and high == high:
+                ax.axhspan(low, high, color="black", alpha=0.08, lw=0)
         ax.set_xlabel("female share of gendered training sentences")
+        ax.set_title("error bars / band: 95% CI (across seeds, or over items with one seed)", fontsize=8)
         ax.legend(fontsize=8)
     save_png(fig, path)
 

@@ -4,7 +4,9 @@ Shared by `imbalance_sweep` and `detox`. Each arm is pretrained and evaluated by
 commands in this process (`run_command("pretrain", ...)`, `run_command("evaluate", ...)`), so every arm
 has a normal run directory, runs/<study name>/<arm>/seed<seed>/{pretrain,eval}/, and is skipped when
 already DONE. The study folder (runs/<study name>/study/) receives one table (results.csv, results.md),
-one plot (PNG), the resolved config.yaml and DONE.
+one plot (PNG), the across-seed summary (summary.csv: mean, sd and 95% t interval of each number per arm), the
+resolved config.yaml and DONE. The plots draw error bars: the interval across seeds when there are several, else
+the run's 95% item-bootstrap interval from its result file.
 
 Bias numbers are the gender rows of CrowS-Pairs (metric score, % of pairs where the stereotypical sentence
 is preferred; 50 = unbiased; Nangia et al. 2020) and StereoSet intrasentence (SS, 50 = unbiased; LMS;
@@ -23,7 +25,13 @@ from babybias.runs import RunDir, atomic_path, atomic_write_text
 
 BENCHMARKS = ("crows_pairs", "stereoset")
 COLUMNS = ("arm", "group", "female_ratio", "seed", "train_sentences", "female_ratio_achieved", "crows_gender",
-           "crows_gender_pairs", "stereoset_gender_ss", "stereoset_gender_lms", "stereoset_gender_icat", "run")
+           "crows_gender_pairs", "stereoset_gender_ss", "stereoset_gender_lms", "stereoset_gender_icat",
+           "crows_gender_ci_low", "crows_gender_ci_high", "stereoset_gender_ss_ci_low", "stereoset_gender_ss_ci_high",
+           "run")
+ARM_COLUMNS = ["arm", "group", "female_ratio"]
+SEED_VALUES = ["train_sentences", "female_ratio_achieved", "crows_gender", "stereoset_gender_ss",
+               "stereoset_gender_lms", "stereoset_gender_icat"]
+"""What `summary.csv` summarises across seeds, per arm."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,7 @@ def context_of(cfg) -> tuple[StudyContext, dict]:
               f"paths.runs={cfg.paths.runs}", f"paths.cache={cfg.paths.cache}", *cfg.overrides]
     if cfg.data.mirror:
         common.append(f"data.mirror={cfg.data.mirror}")
-    seeds = list(cfg.seeds) or [cfg.seed]
+    seeds = list(cfg.seeds or preset.get("seeds") or [cfg.seed])  # seeds=[...], else the preset's, else seed
     return StudyContext(cfg.name, cfg.paths.runs, seeds, list(preset.get("pretrain", [])),
                         list(preset.get("evaluate", [])), common), preset
 
@@ -95,25 +103,38 @@ def corpus_stats(run_dir: Path) -> dict[str, Any]:
 
 
 def gender_bias(eval_dir: Path) -> dict[str, Any]:
-    """The gender rows of the CrowS-Pairs and StereoSet result files of one checkpoint."""
+    """The gender rows of the CrowS-Pairs and StereoSet result files of one checkpoint, with the 95% CIs of
+    the CrowS-Pairs metric score and the StereoSet SS (None where a file has none)."""
     out = {}
     for bench in BENCHMARKS:
         path = eval_dir / f"{bench}.json"
         if not path.is_file():
             raise BabybiasError(f"{path} is missing after evaluation", fix="rerun the study (finished runs are skipped)")
-        gender = json.loads(path.read_text()).get("per_category", {}).get("gender", {})
+        result = json.loads(path.read_text())
+        gender = result.get("per_category", {}).get("gender", {})
+        intervals = result.get("intervals") or {}
         if bench == "crows_pairs":
             out["crows_gender"] = gender.get("metric_score")
             out["crows_gender_pairs"] = gender.get("n_pairs")
+            out.update(_bounds(intervals.get("gender/metric_score"), "crows_gender"))
         else:
             out.update({"stereoset_gender_ss": gender.get("ss"), "stereoset_gender_lms": gender.get("lms"),
                         "stereoset_gender_icat": gender.get("icat")})
+            out.update(_bounds(intervals.get("gender/ss"), "stereoset_gender_ss"))
     return out
+
+
+def _bounds(interval: dict | None, column: str) -> dict[str, Any]:
+    if not isinstance(interval, dict):
+        return {}
+    return {f"{column}_ci_low": interval.get("low"), f"{column}_ci_high": interval.get("high")}
 
 
 def run_study(cfg, arms: list[Arm], plot: Callable, plot_name: str, title: str) -> dict[str, Any]:
     """Run every (arm, seed), then write the table and plot into runs/<name>/study/; returns their paths."""
     import pandas as pd
+
+    from babybias.studies.summary import write_seed_summary
 
     ctx, _ = context_of(cfg)
     rows = [run_arm(ctx, arm, seed) for seed in ctx.seeds for arm in arms]
@@ -123,11 +144,12 @@ def run_study(cfg, arms: list[Arm], plot: Callable, plot_name: str, title: str) 
     study.write_config(cfg)
     paths = {"csv": study / "results.csv", "markdown": study / "results.md", "plot": study / plot_name}
     atomic_write_text(paths["csv"], table.to_csv(index=False))
-    atomic_write_text(paths["markdown"], f"# {title}\n\n{markdown_table(table)}\n")
+    paths["summary"], section = write_seed_summary(study.path, table, ARM_COLUMNS, SEED_VALUES)
+    atomic_write_text(paths["markdown"], f"# {title}\n\n{markdown_table(table)}\n\n{section}")
     with atomic_path(paths["plot"]) as tmp:
         plot(table, tmp, title)
     study.mark_done({"rows": len(table), **{k: str(v) for k, v in paths.items()}})
-    print(f"{title}\n{markdown_table(table)}\n\nstudy outputs: {study.path.resolve()}")
+    print(f"{title}\n{markdown_table(table)}\n\n{section}\nstudy outputs: {study.path.resolve()}")
     return {"table": table, **{k: str(v) for k, v in paths.items()}}
 
 
@@ -142,6 +164,35 @@ def markdown_table(table) -> str:
                  for v in row.tolist()]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def arm_estimate(rows, column: str) -> tuple[float, float, float]:
+    """(mean over seeds, 95% CI low, high) of one arm's `column`: the Student t interval across seeds with two
+    or more seeds, else the run's item-bootstrap CI (`<column>_ci_low|high`); NaN where there is none."""
+    import math
+
+    import pandas as pd
+
+    from babybias.uncertainty import across_seeds
+
+    values = pd.to_numeric(rows[column], errors="coerce").dropna()
+    if len(values) >= 2:
+        stats = across_seeds(values.to_numpy(dtype=float))
+        return stats.mean, stats.low, stats.high
+    if len(values) == 1:
+        bounds = [pd.to_numeric(rows.get(f"{column}{s}", pd.Series([None] * len(rows), dtype=object)),
+                                errors="coerce").dropna() for s in ("_ci_low", "_ci_high")]
+        low, high = (float(b.iloc[0]) if len(b) else math.nan for b in bounds)
+        return float(values.iloc[0]), low, high
+    return math.nan, math.nan, math.nan
+
+
+def error_bars(estimates: list[tuple[float, float, float]]):
+    """matplotlib `yerr` (2, n) from `arm_estimate` triples; NaN bounds draw no bar."""
+    import numpy as np
+
+    centre, low, high = (np.array(x, dtype=float) for x in zip(*estimates)) if estimates else (np.array([]),) * 3
+    return np.nan_to_num(np.vstack([centre - low, high - centre]), nan=0.0)
 
 
 def bias_axes(title: str):
