@@ -151,3 +151,25 @@ def test_unknown_group_and_unseen_signal_at_predict_time():
         model.predict_proba([2, 0], ["A", "B"])
     proba = model.predict_proba([2, 0], ["A", "B"], fallback=[0.25, 0.25])
     assert proba[0] == 0.25 and proba[1] == pytest.approx(model.mixing_probs_.loc[0, "B"])
+
+
+def test_continuous_scores_are_refused_unless_binned():
+    rng = np.random.default_rng(0)
+    scores = rng.random(600)
+    y = (rng.random(600) < 0.5).astype(int)  # labels independent of the scores: nothing to learn
+    groups = rng.choice(["a", "b"], size=600)
+    with pytest.raises(BabybiasError, match="continuous scores .* would memorize"):
+        EqualizedOddsPostprocessor().fit(scores, y, groups)
+    model = EqualizedOddsPostprocessor(bins=4).fit(scores, y, groups)
+    assert len(model.mixing_probs_.index) == 4 and len(model.bin_edges_) == 3
+    assert model.bin_edges_ == pytest.approx(np.quantile(scores, [0.25, 0.5, 0.75]))
+    # one level per distinct score would fit the labels exactly; four bins cannot (labels are coin flips)
+    assert model.expected_loss_ > 0.35
+    new = np.array([0.0, 0.99, model.bin_edges_[1]])
+    proba = model.predict_proba(new, np.array(["a", "b", "a"]))
+    assert proba[0] == pytest.approx(model.mixing_probs_.loc[0, "a"]) and proba[1] == model.mixing_probs_.loc[3, "b"]
+    assert proba[2] == pytest.approx(model.mixing_probs_.loc[2, "a"])  # an edge belongs to the bin above it
+    # integer-valued floats are discrete levels, not scores
+    assert EqualizedOddsPostprocessor().fit((scores > 0.5).astype(float), y, groups).bin_edges_ is None
+    with pytest.raises(BabybiasError, match="bins=1 must be at least 2"):
+        EqualizedOddsPostprocessor(bins=1).fit(scores, y, groups)

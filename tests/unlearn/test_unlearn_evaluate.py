@@ -40,3 +40,20 @@ def test_sampled_predictions_are_seeded_and_cover_the_same_methods():
     assert [r["method"] for r in a] == [r["method"] for r in expected]
     for ra, re in zip(a, expected):
         assert abs(ra["accuracy"] - re["accuracy"]) < 0.05  # one draw of 3000 is close to the expectation
+
+
+def test_table_reports_signed_and_absolute_average_odds_as_aif360_names_them():
+    from babybias.fairness.metrics import fairness_report
+    from babybias.unlearn.evaluate import COLUMNS
+
+    cal = scored(0)
+    cal = Scored(y=cal.y, groups=np.where(cal.groups == "0", "privileged", "unprivileged"), proba=cal.proba,
+                 single=cal.single)  # the labels of task.grouping=binary
+    rows = {r["method"]: r for r in fairness_table(cal, {}, FairnessConfig(constituents=False), seed=0)}
+    vote = rows["sisa_vote"]
+    assert {"avg_odds_diff", "avg_abs_odds_diff"} <= set(COLUMNS) <= set(vote)
+    report = fairness_report(cal.y, (cal.votes.sum(axis=1) * 2 >= 5).astype(int), cal.groups, privileged="privileged")
+    assert vote["avg_odds_diff"] == report.average_odds_difference and vote["avg_odds_diff"] != 0
+    assert vote["avg_abs_odds_diff"] == report.average_abs_odds_difference
+    term = {r["method"]: r for r in fairness_table(scored(0), {}, FairnessConfig(constituents=False), seed=0)}
+    assert np.isnan(term["sisa_vote"]["avg_odds_diff"]) and term["sisa_vote"]["avg_abs_odds_diff"] > 0

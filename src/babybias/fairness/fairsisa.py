@@ -27,7 +27,8 @@ feasible set of both `joint` LPs, so on the fit data loss(joint, pattern) <= los
 <= loss(final).
 
 `fit_threshold_optimizer` is the library baseline: fairlearn's `ThresholdOptimizer` (equalized odds) on the
-ensemble's mean vote.
+ensemble's mean vote. Its inputs are checked before fairlearn sees them: its threshold search never
+terminates on a NaN score, and at predict time it would turn a NaN score into a probability.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from fairlearn.postprocessing import ThresholdOptimizer
 from sklearn.base import BaseEstimator
 
 from babybias.errors import BabybiasError
-from babybias.fairness.metrics import check_binary_labels, check_same_length
+from babybias.fairness.checks import check_binary_labels, check_finite, check_groups, check_same_length
 from babybias.fairness.postprocess import EqualizedOddsPostprocessor, sample_bernoulli
 
 METHODS = ("final", "constituent", "joint")
@@ -122,7 +123,7 @@ class FairSISA(BaseEstimator):
             raise BabybiasError(f"unknown FairSISA statistic={self.statistic!r}", fix=f"use one of {STATISTICS}")
         votes = check_vote_matrix(P)
         y = check_binary_labels(y_true)
-        groups = np.asarray(groups)
+        groups = check_groups(groups)
         check_same_length(P=votes, y_true=y, groups=groups)
         self.n_classifiers_ = votes.shape[1]
         self.fallback_ = None
@@ -151,6 +152,7 @@ class FairSISA(BaseEstimator):
             raise BabybiasError("constituent_proba needs method='constituent'", fix="use predict_proba")
         self._check_fitted()
         votes = check_vote_matrix(P, self.n_classifiers_)
+        groups = check_groups(groups)
         return np.column_stack([pp.predict_proba(votes[:, s], groups, fallback=votes[:, s])
                                 for s, pp in enumerate(self.postprocessors_)])
 
@@ -158,6 +160,8 @@ class FairSISA(BaseEstimator):
         """P(final prediction = 1) per example, shape (n,), exact (no sampling)."""
         self._check_fitted()
         votes = check_vote_matrix(P, self.n_classifiers_)
+        groups = check_groups(groups)
+        check_same_length(P=votes, groups=groups)
         if self.method == "constituent":
             return prob_majority(self.constituent_proba(votes, groups))
         fallback = majority_vote(votes).astype(float)
@@ -207,8 +211,19 @@ class ScoreColumn(BaseEstimator):
 
 
 def ensemble_score(P) -> np.ndarray:
-    """Mean over constituents per example: the vote fraction of 0/1 votes, or the mean probability."""
-    return np.asarray(P, dtype=float).mean(axis=1)
+    """Mean over constituents per example: the vote fraction of 0/1 votes, or the mean probability.
+
+    Raises a `BabybiasError` on a NaN or infinite entry (naming how many and where) or a non-2-D `P`.
+    """
+    try:
+        scores = np.asarray(P, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise BabybiasError(f"P must hold numbers ({err})", fix="pass the constituents' probabilities or votes") from err
+    if scores.ndim != 2 or scores.shape[1] == 0:
+        raise BabybiasError(f"P must be 2-D (examples x constituents), got shape {scores.shape}",
+                            fix="stack the constituents' probabilities or votes as columns")
+    check_finite(scores.ravel(), "P (constituent scores)", fix="drop or impute the examples whose score is missing")
+    return scores.mean(axis=1)
 
 
 def fit_threshold_optimizer(P, y_true, groups, *, grid_size: int = 1000) -> ThresholdOptimizer:
@@ -219,13 +234,16 @@ def fit_threshold_optimizer(P, y_true, groups, *, grid_size: int = 1000) -> Thre
     """
     y = check_binary_labels(y_true)
     scores = ensemble_score(P)[:, None]
-    check_same_length(P=scores, y_true=y, groups=np.asarray(groups))
+    groups = check_groups(groups)
+    check_same_length(P=scores, y_true=y, groups=groups)
     optimizer = ThresholdOptimizer(estimator=ScoreColumn(), constraints="equalized_odds", prefit=True,
                                    predict_method="predict", grid_size=grid_size)
-    return optimizer.fit(scores, y, sensitive_features=np.asarray(groups))
+    return optimizer.fit(scores, y, sensitive_features=groups)
 
 
 def threshold_optimizer_proba(optimizer: ThresholdOptimizer, P, groups) -> np.ndarray:
     """P(Y~ = 1) per example under a fitted `ThresholdOptimizer` (uses fairlearn's private `_pmf_predict`)."""
-    pmf = optimizer._pmf_predict(ensemble_score(P)[:, None], sensitive_features=np.asarray(groups))
+    scores, groups = ensemble_score(P)[:, None], check_groups(groups)
+    check_same_length(P=scores, groups=groups)
+    pmf = optimizer._pmf_predict(scores, sensitive_features=groups)
     return np.asarray(pmf)[:, 1]

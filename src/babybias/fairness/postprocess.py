@@ -16,6 +16,13 @@ numerical problem, not a user mistake. Only cells seen in the fit data are varia
 effect on the fit data and get NaN in `mixing_probs_`. Unlike fairlearn's `ThresholdOptimizer`, which
 searches thresholds of a score on a grid (Hardt et al. Sec. 4.2), this solves the discrete-signal LP
 exactly, so its optimum is the best equalized-odds predictor derivable from the signal.
+
+**Continuous scores are refused.** Every distinct signal value is a level with its own mixing probability,
+so a float score (almost every value distinct) makes one level per example: the LP then memorizes the fit
+labels (in-sample loss ~0, equalized odds trivially met) and says nothing about new examples. A float signal
+with a non-integer value is a `BabybiasError` unless `bins=k` is set: the scores are then cut at the
+quantiles of the fit scores into at most k levels (the same edges at predict time). Thresholding the score
+yourself (`score >= 0.5`) is the original Hardt setting.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from scipy.optimize import linprog
 from sklearn.base import BaseEstimator
 
 from babybias.errors import BabybiasError
-from babybias.fairness.metrics import check_binary_labels, check_same_length
+from babybias.fairness.checks import check_binary_labels, check_finite, check_groups, check_same_length
 
 
 @dataclass(frozen=True)
@@ -78,15 +85,22 @@ def as_signal_array(signals, name: str = "signals") -> np.ndarray:
     if arr.ndim != 1:
         raise BabybiasError(f"{name} must be one-dimensional (one discrete level per example), got shape {arr.shape}",
                             fix="encode each vote vector as one level with babybias.fairness.fairsisa.encode_patterns")
-    if arr.dtype.kind == "f" and np.isnan(arr).any():
-        raise BabybiasError(f"{name} contains NaN", fix="drop or impute the examples without a prediction")
+    if arr.dtype.kind == "f":
+        check_finite(arr, name, fix="drop or impute the examples without a prediction")
+    elif arr.dtype.kind == "O":
+        check_groups(arr, name)
     return arr
+
+
+def is_continuous(signals: np.ndarray) -> bool:
+    """True for float signals with a non-integer value (scores, probabilities), which cannot be LP levels."""
+    return signals.dtype.kind == "f" and bool(np.any(signals != np.round(signals)))
 
 
 def count_cells(signals, y_true, groups) -> CellCounts:
     """Count positive and negative examples per (signal, group) cell (vectorized: unique + bincount)."""
     y = check_binary_labels(y_true)
-    signals, groups = as_signal_array(signals), as_signal_array(groups, "groups")
+    signals, groups = as_signal_array(signals), check_groups(groups)
     check_same_length(signals=signals, y_true=y, groups=groups)
     levels, level_idx = _unique(signals, "signals")
     names, group_idx = _unique(groups, "groups")
@@ -168,13 +182,46 @@ class EqualizedOddsPostprocessor(BaseEstimator):
     `fit(y_pred, y_true, groups)` learns `mixing_probs_` (a DataFrame: signal level x group of
     P(Y~=1 | signal, group)); `predict_proba` looks them up and `predict(random_state=)` samples from them.
 
+    `bins`: None (default) refuses continuous scores (see the module docstring); an int k >= 2 cuts them into
+    at most k quantile bins of the fit scores. Discrete signals (ints, or floats with integer values) are
+    used as they are either way.
+
     Attributes set by `fit`: `signals_`, `groups_` (sorted levels), `mixing_probs_`, `expected_loss_` (expected
-    0-1 loss on the fit data), `lp_status_`, `lp_message_`, `max_violation_`, `n_examples_`, `cell_counts_`.
+    0-1 loss on the fit data), `lp_status_`, `lp_message_`, `max_violation_`, `n_examples_`, `cell_counts_`,
+    `bin_edges_` (the cut points of binned scores, or None).
     """
 
+    def __init__(self, bins: int | None = None):
+        self.bins = bins
+
+    def _fit_levels(self, y_pred) -> np.ndarray:
+        """The fit signal as discrete levels; sets `bin_edges_` (None unless continuous scores are binned)."""
+        signals = as_signal_array(y_pred, "y_pred")
+        self.bin_edges_ = None
+        if not is_continuous(signals):
+            return signals
+        if self.bins is None:
+            raise BabybiasError(
+                f"y_pred holds continuous scores ({np.unique(signals).size} distinct non-integer values): Hardt "
+                "post-processing makes every distinct value a level and would memorize the fit labels",
+                fix="threshold the scores first, e.g. (scores >= 0.5).astype(int), or set bins=10 to use "
+                    "quantile bins of the fit scores")
+        if int(self.bins) < 2:
+            raise BabybiasError(f"bins={self.bins} must be at least 2", fix="e.g. bins=10, or bins=None")
+        self.bin_edges_ = np.unique(np.quantile(signals, np.linspace(0.0, 1.0, int(self.bins) + 1)[1:-1]))
+        return np.searchsorted(self.bin_edges_, signals, side="right")
+
+    def _levels(self, y_pred) -> np.ndarray:
+        """A signal at predict time, binned with the fit edges when the fit scores were binned."""
+        signals = as_signal_array(y_pred, "y_pred")
+        if self.bin_edges_ is None:
+            return signals
+        return np.searchsorted(self.bin_edges_, signals, side="right")
+
     def fit(self, y_pred, y_true, groups) -> "EqualizedOddsPostprocessor":
-        """Solve the LP on the fit (calibration) data; `y_pred` may be any discrete level per example."""
-        counts = count_cells(y_pred, y_true, groups)
+        """Solve the LP on the fit (calibration) data; `y_pred` is a discrete level per example (or a
+        continuous score, binned, when `bins` is set)."""
+        counts = count_cells(self._fit_levels(y_pred), y_true, groups)
         check_groups_have_both_labels(counts)
         solution = solve_equalized_odds_lp(counts.positives, counts.negatives)
         self.cell_counts_ = counts
@@ -196,7 +243,7 @@ class EqualizedOddsPostprocessor(BaseEstimator):
         """
         if not hasattr(self, "mixing_probs_"):
             raise BabybiasError("EqualizedOddsPostprocessor is not fitted", fix="call fit(y_pred, y_true, groups) first")
-        signals, groups = as_signal_array(y_pred, "y_pred"), as_signal_array(groups, "groups")
+        signals, groups = self._levels(y_pred), check_groups(groups)
         check_same_length(y_pred=signals, groups=groups)
         group_idx, known = _lookup(self.groups_, groups)
         if not known.all():
@@ -213,7 +260,7 @@ class EqualizedOddsPostprocessor(BaseEstimator):
                     f"{int(unseen.sum())} example(s) have a signal never seen for their group at fit time "
                     f"(first: signal {signals[first]!r} in group {groups[first]!r})",
                     fix="fit on calibration data covering these signals, or pass fallback= probabilities")
-            fallback = np.asarray(fallback, dtype=float)
+            fallback = check_finite(fallback, "fallback", low=0.0, high=1.0, fix="pass probabilities P(Y~=1) in [0, 1]")
             check_same_length(y_pred=signals, fallback=fallback)
             proba[unseen] = fallback[unseen]
         return proba

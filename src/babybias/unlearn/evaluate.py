@@ -19,7 +19,10 @@ from babybias.fairness.postprocess import EqualizedOddsPostprocessor, sample_ber
 from babybias.runs import child_seed
 from babybias.unlearn.sisa import majority_vote, mean_probability
 
-COLUMNS = ["method", "accuracy", "balanced_accuracy", "eo_diff", "dp_diff", "avg_odds_diff", "n"]
+COLUMNS = ["method", "accuracy", "balanced_accuracy", "eo_diff", "dp_diff", "avg_odds_diff", "avg_abs_odds_diff", "n"]
+PRIVILEGED_GROUP = "privileged"
+"""The group label of `task.grouping=binary`: the signed average odds difference (AIF360) compares the other
+groups with it; with other groupings it is NaN (no privileged group is named)."""
 
 
 @dataclass
@@ -37,10 +40,12 @@ class Scored:
 
 
 def _row(method: str, y, pred, groups, expected: bool) -> dict:
-    rep = fairness_report(y, pred, groups, predictions="expected" if expected else "hard")
+    privileged = PRIVILEGED_GROUP if PRIVILEGED_GROUP in set(np.asarray(groups).tolist()) else None
+    rep = fairness_report(y, pred, groups, predictions="expected" if expected else "hard", privileged=privileged)
     return {"method": method, "accuracy": rep.accuracy, "balanced_accuracy": rep.balanced_accuracy,
             "eo_diff": rep.equalized_odds_difference, "dp_diff": rep.demographic_parity_difference,
-            "avg_odds_diff": rep.average_odds_difference, "n": rep.n_examples}
+            "avg_odds_diff": rep.average_odds_difference, "avg_abs_odds_diff": rep.average_abs_odds_difference,
+            "n": rep.n_examples}
 
 
 def fit_postprocessors(cal: Scored, cfg: FairSisaConfig) -> dict:
