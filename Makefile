@@ -48,6 +48,7 @@ bench: setup
 	$(BIN)/python benchmarks/pretrain_throughput.py
 	$(BIN)/python benchmarks/scoring_speed.py
 	$(BIN)/python benchmarks/fairsisa_speed.py
+	$(BIN)/python benchmarks/interval_cost.py
 
 bench-gpu: setup
 	$(BIN)/python benchmarks/gpu_pretrain.py

@@ -257,5 +257,6 @@ def final_eval(metrics: Any, intervals: bool = False) -> Any:
     if intervals:
         bounds = [last.pivot(index="run", columns="column", values=c).add_suffix(f" {c}") for c in ("ci_low", "ci_high")]
         table = pd.concat([table, *bounds], axis=1)
-        table = table[[c for column in sorted(last["column"].unique()) for c in (column, *(column + s for s in CI_SUFFIXES))]]
+        order = [c for column in sorted(last["column"].unique()) for c in (column, *(column + s for s in CI_SUFFIXES))]
+        table = table[order]
     return table.reset_index().rename_axis(columns=None)

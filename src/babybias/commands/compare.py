@@ -77,9 +77,10 @@ def paired_tests(cfg: CompareConfig, out: Path, name_a: str, name_b: str) -> dic
     variants = list(cfg.variants) if cfg.variants is not None else None
     table, notes = paired_table(eval_a, eval_b, cfg.bootstrap.resampling(), variants)
     if table.empty:
-        raise BabybiasError(f"no per-example results to pair in {eval_a} and {eval_b}" + (f" ({'; '.join(notes)})" if notes else ""),
-                            fix=f"evaluate both checkpoints on the same benchmarks, e.g. `babybias evaluate run={cfg.a}` "
-                                f"and `babybias evaluate run={cfg.b}`")
+        why = f" ({'; '.join(notes)})" if notes else ""
+        raise BabybiasError(f"no per-example results to pair in {eval_a} and {eval_b}{why}",
+                            fix=f"evaluate both checkpoints on the same benchmarks, e.g. "
+                                f"`babybias evaluate run={cfg.a}` and `babybias evaluate run={cfg.b}`")
     out.mkdir(parents=True, exist_ok=True)
     _write_csv(table, out / "paired.csv")
     overall = table[table["category"] == "overall"]
