@@ -2,7 +2,8 @@
 
     python scripts/make_checksums.py ../shared/data
 
-Records the sha256 of every data file (README files excluded) of each registered data set.
+Records the sha256 of every data file (README files excluded) of each registered data set. Registered files
+the mirror lacks keep their entry (e.g. StereoSet's canonical dev.json, registered by its git blob id).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from babybias.data.registry import DATASETS
+from babybias.data.registry import DATASETS, files_of
 from babybias.runs import file_sha256
 
 
@@ -21,7 +22,8 @@ def main(mirror: str) -> None:
     for name in DATASETS:
         folder = root / name
         files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("README"))
-        out[name] = {str(p.relative_to(folder)): file_sha256(p) for p in files}
+        kept = {rel: digest for rel, digest in files_of(name).items() if not (folder / rel).is_file()}
+        out[name] = kept | {str(p.relative_to(folder)): file_sha256(p) for p in files}
         print(f"{name}: {len(files)} files")
     target = Path(__file__).resolve().parents[1] / "src" / "babybias" / "data" / "checksums.json"
     target.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")

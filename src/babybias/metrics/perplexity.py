@@ -16,6 +16,9 @@ from babybias.metrics.intervals import sums_intervals
 from babybias.metrics.requests import MetricResult, TokenScoreRequest, TokenScores, check_aligned
 from babybias.uncertainty import Resampling
 
+DEFINITION_VERSION = 1
+"""Bump when a change here changes the numbers: stored results of an older version are recomputed."""
+
 
 def requests_for(texts: Sequence[str]) -> list[TokenScoreRequest]:
     """One request per text, every token scored."""

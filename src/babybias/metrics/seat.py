@@ -39,6 +39,9 @@ from babybias.errors import DataError
 from babybias.metrics.requests import MetricResult
 from babybias.uncertainty import Resampling, interval_of, resample_items
 
+DEFINITION_VERSION = 1
+"""Bump when a change here changes the numbers: stored results of an older version are recomputed."""
+
 SETS = ("targ1", "targ2", "attr1", "attr2")
 # The test groups bias-bench (Meade et al. 2022) reports; aggregates are mean |effect size| over a group.
 TEST_GROUPS = {

@@ -3,8 +3,11 @@
 Definitions implemented (checked against `moinnadeem/StereoSet` `code/evaluation.py` and bias-bench's
 `stereoset/dataloader.py` + `stereoset.py`, read for reference only):
 
-- **Examples.** Only `type == "intrasentence"` lines of the flattened JSONL are kept (2,106 in the dev
-  set). The file has no ids, so `example_id` is the 1-based line number in the file.
+- **Examples** (2,106 intrasentence examples in the dev set). Primary source: the canonical `dev.json`
+  of `moinnadeem/StereoSet` (`data.intrasentence`, each example with its id and three sentences with ids
+  and gold labels; `stereoset_canonical.py`). Offline fallback: the flattened JSONL copy (one line per
+  example, `type == "intrasentence"` lines kept); it has no ids, so `example_id` is its 1-based line
+  number. `stereoset_file(folder, source)` picks the file and says which one (recorded in each result).
 - **Candidate word** (`word_rule="official"`, default): as the official loader, split the context on
   single spaces, take the index of the (last) word containing `BLANK`, take the word at that index of the
   candidate sentence and delete ASCII punctuation. The scored text is the *context* with every `BLANK`
@@ -67,11 +70,16 @@ from babybias.metrics.requests import (
 )
 from babybias.uncertainty import Resampling
 
+DEFINITION_VERSION = 1
+"""Bump when a change here changes the numbers: stored results of an older version are recomputed."""
+
 LABELS = ("stereotype", "anti-stereotype", "unrelated")
 DOMAINS = ("gender", "profession", "race", "religion")
 WORD_RULES = ("official", "aligned")
 AGGREGATES = ("mean_prob", "mean_logprob")
 SUBTOKEN_RULES = ("official", "in_context")
+SOURCES = ("auto", "canonical", "flat")
+SOURCE_FILES = {"canonical": "dev.json", "flat": "stereoset_dev_flat.jsonl"}
 BLANK = "BLANK"
 _FIX = "restore the file from the registry (`babybias data prepare`) or fix the line shown"
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -87,13 +95,16 @@ class Candidate:
     word: str
     text: str
     word_span: tuple[int, int]
+    sentence_id: str | None = None
+    """The canonical file's sentence id (None in the flattened copy)."""
 
 
 @dataclass(frozen=True)
 class StereoSetExample:
     """One intrasentence example; `candidates` are in LABELS order."""
 
-    example_id: int
+    example_id: int | str
+    """The canonical file's example id, or the 1-based line number in the flattened copy."""
     target: str
     bias_type: str
     context: str
@@ -114,21 +125,43 @@ def candidate_word(context: str, sentence: str, word_rule: str = "official") -> 
     return match.group(1) if match else None
 
 
-def _candidate(context: str, label: str, sentence: str, word_rule: str, where: str) -> Candidate:
+def _candidate(context: str, label: str, sentence: str, word_rule: str, where: str,
+               sentence_id: str | None = None) -> Candidate:
     word = candidate_word(context, sentence, word_rule)
     if not word:
         raise DataError(f"{where}: cannot find the {label} word for BLANK in {sentence!r}", fix=_FIX)
     start = context.index(BLANK)
-    return Candidate(label, sentence, word, context.replace(BLANK, word), (start, start + len(word)))
+    return Candidate(label, sentence, word, context.replace(BLANK, word), (start, start + len(word)), sentence_id)
+
+
+def stereoset_file(folder: Path, source: str = "auto") -> tuple[Path, str]:
+    """(file, source) of a StereoSet data folder: `canonical` (dev.json) or `flat` (the flattened copy).
+
+    `auto` takes the canonical file when it is present, else the flattened copy.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    folder = Path(folder)
+    for name in ("canonical", "flat") if source == "auto" else (source,):
+        if (folder / SOURCE_FILES[name]).is_file():
+            return folder / SOURCE_FILES[name], name
+    wanted = " or ".join(SOURCE_FILES[n] for n in (("canonical", "flat") if source == "auto" else (source,)))
+    raise DataError(f"{folder} has no StereoSet file ({wanted})",
+                    fix="run `babybias data prepare datasets=[stereoset]` (data.mirror=null downloads dev.json)")
 
 
 def load_stereoset(path: Path, word_rule: str = "official") -> list[StereoSetExample]:
-    """Read the flattened StereoSet JSONL, keeping intrasentence examples; DataError names file and line."""
+    """Intrasentence examples of a StereoSet file: the canonical `dev.json` (a `.json` file) or the flattened
+    JSONL; DataError names the file and the line or example at fault."""
     if word_rule not in WORD_RULES:
         raise ValueError(f"word_rule must be one of {WORD_RULES}, got {word_rule!r}")
     path = Path(path)
     if not path.is_file():
         raise DataError(f"StereoSet file {path} is missing", fix="run `babybias data prepare` for stereoset")
+    if path.suffix == ".json":
+        from babybias.metrics.stereoset_canonical import load_canonical
+
+        return load_canonical(path, word_rule)
     examples = []
     with path.open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, 1):
@@ -146,13 +179,20 @@ def load_stereoset(path: Path, word_rule: str = "official") -> list[StereoSetExa
             missing = [k for k in ("target", "bias_type", "context", *LABELS) if not isinstance(obj.get(k), str)]
             if missing:
                 raise DataError(f"{where}: missing or non-string keys {missing}", fix=_FIX)
-            if BLANK not in obj["context"]:
-                raise DataError(f"{where}: context has no {BLANK}: {obj['context']!r}", fix=_FIX)
-            candidates = tuple(_candidate(obj["context"], lab, obj[lab], word_rule, where) for lab in LABELS)
-            examples.append(StereoSetExample(line_no, obj["target"], obj["bias_type"], obj["context"], candidates))
+            examples.append(make_example(line_no, obj, {lab: (obj[lab], None) for lab in LABELS}, word_rule, where))
     if not examples:
         raise DataError(f"{path}: no intrasentence examples", fix=_FIX)
     return examples
+
+
+def make_example(example_id: int | str, obj: dict, sentences: dict[str, tuple[str, str | None]], word_rule: str,
+                 where: str) -> StereoSetExample:
+    """An example from `obj` (target, bias_type, context) and its label -> (sentence, sentence id)."""
+    if BLANK not in obj["context"]:
+        raise DataError(f"{where}: context has no {BLANK}: {obj['context']!r}", fix=_FIX)
+    candidates = tuple(_candidate(obj["context"], lab, sentence, word_rule, where, sentence_id)
+                       for lab, (sentence, sentence_id) in ((lab, sentences[lab]) for lab in LABELS))
+    return StereoSetExample(example_id, obj["target"], obj["bias_type"], obj["context"], candidates)
 
 
 def requests_for(examples: Sequence[StereoSetExample], tokenizer=None,
@@ -206,8 +246,9 @@ def stereoset_scores(rows: Sequence[dict]) -> dict:
     counts: dict[str, dict[str, float]] = defaultdict(lambda: {"pro": 0.0, "related": 0.0, "total": 0.0})
     for row in rows:
         c = counts[row["target"]]
-        c["pro"] += row["stereotype"] > row["anti-stereotype"]
-        c["related"] += (row["stereotype"] > row["unrelated"]) + (row["anti-stereotype"] > row["unrelated"])
+        c["pro"] += int(row["stereotype"] > row["anti-stereotype"])
+        # int() first: with numpy scores the comparisons are numpy booleans, and bool_ + bool_ is a logical OR
+        c["related"] += int(row["stereotype"] > row["unrelated"]) + int(row["anti-stereotype"] > row["unrelated"])
         c["total"] += 1
     if not counts:
         return {"lms": math.nan, "ss": math.nan, "icat": math.nan, "icat_micro": math.nan,
@@ -281,7 +322,8 @@ def compute(examples: Sequence[StereoSetExample], scores: Sequence[TokenScores],
             except ValueError as err:
                 raise ValueError(f"stereoset example {ex.example_id} ({cand.label}): {err}") from None
         rows.append({"example_id": ex.example_id, "target": ex.target, "bias_type": ex.bias_type, **values,
-                     **{f"{c.label}_word": c.word for c in ex.candidates}})
+                     **{f"{c.label}_word": c.word for c in ex.candidates},
+                     **{f"{c.label}_id": c.sentence_id for c in ex.candidates if c.sentence_id is not None}})
     domains = sorted(set(DOMAINS) | {r["bias_type"] for r in rows})
     per_category = {d: stereoset_scores([r for r in rows if r["bias_type"] == d]) for d in domains}
     return MetricResult("stereoset", stereoset_scores(rows), per_category, rows,
