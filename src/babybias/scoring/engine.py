@@ -11,7 +11,12 @@ of each (already masked) text. How (the reason it is fast, ~4x over one forward 
 2. all variants of all requests are sorted by sentence length (stable: ties keep request order, then
    token order), so a batch is padded only to its own longest sentence;
 3. batches of `batch_size` variants run through the encoder together, the MLM head only at the one masked
-   position of each row, and log-softmax in fp32 whatever the model precision, under `inference_mode`.
+   position of each row, and log-softmax in fp32, under `inference_mode`.
+
+Precision: the whole forward runs in fp32 on every device by default, with autocast and TF32 off whatever
+the caller left on (`babybias.scoring.numerics`); `impl.precision` (a training speed setting) is not
+followed. A reduced precision is only an explicit scoring choice (`precision=` here, `scoring.precision`
+in `babybias evaluate`) and is recorded with every result (`engine.precision`).
 
 Results do not depend on the order of requests beyond floating-point noise of padding (< 1e-5, tested
 against a one-forward-per-mask loop). The same input always gives the same bits on the same machine.
@@ -29,6 +34,7 @@ import torch
 
 from babybias.metrics.requests import MaskedTokenRequest, ScoreRequest, TokenScoreRequest, TokenScores
 from babybias.scoring.model import MaskedLM, load_masked_lm
+from babybias.scoring.numerics import scoring_numerics
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +82,25 @@ class ScoringEngine:
         self.progress = progress
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, impl=None, progress: bool = True) -> "ScoringEngine":
-        """An engine for a checkpoint directory, with device/precision/batch size from an `ImplConfig`."""
+    def from_checkpoint(cls, path: str | Path, impl=None, progress: bool = True,
+                        precision: str = "fp32") -> "ScoringEngine":
+        """An engine for a checkpoint directory: device, threads and batch size from an `ImplConfig` (speed
+        only); the scoring `precision` is its own argument, fp32 unless asked (`impl.precision` is ignored)."""
         from babybias.configs.common import ImplConfig
 
         impl = impl or ImplConfig(device="auto")
         if impl.num_threads:
             torch.set_num_threads(impl.num_threads)
-        model, tokenizer = load_masked_lm(path, impl.device, impl.precision, impl.masked_lm_head_only)
+        model, tokenizer = load_masked_lm(path, impl.device, precision, impl.masked_lm_head_only)
         return cls(model, tokenizer, batch_size=impl.eval_batch_size, progress=progress)
+
+    @property
+    def precision(self) -> str:
+        """The scoring precision of the underlying model (fp32 | bf16 | fp16), through any wrappers."""
+        model = self.model
+        while not hasattr(model, "precision") and hasattr(model, "base"):
+            model = model.base
+        return getattr(model, "precision", "fp32")
 
     # ------------------------------------------------------------------ tokenization
     def encode(self, request: TokenScoreRequest) -> Encoded:
@@ -153,7 +169,7 @@ class ScoringEngine:
         variants = [(k, j) for k, p in enumerate(planned) for j in range(len(p.positions))]
         variants.sort(key=lambda v: len(planned[v[0]].rows[v[1]]))
         logprobs = [np.zeros(len(p.positions), dtype=np.float32) for p in planned]
-        with torch.inference_mode(), _progress(len(variants), desc, self.progress) as bar:
+        with torch.inference_mode(), scoring_numerics(), _progress(len(variants), desc, self.progress) as bar:
             for batch in self._batches(variants, lambda v: len(planned[v[0]].rows[v[1]])):
                 values = self._score_batch([planned[k].rows[j] for k, j in batch],
                                            [planned[k].positions[j] for k, j in batch],
@@ -210,7 +226,7 @@ class ScoringEngine:
         rows = [tuple(self.tokenizer(t, truncation=True, max_length=self.max_length)["input_ids"]) for t in texts]
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         out: np.ndarray | None = None
-        with torch.inference_mode(), _progress(len(rows), "embedding", self.progress) as bar:
+        with torch.inference_mode(), scoring_numerics(), _progress(len(rows), "embedding", self.progress) as bar:
             for batch in self._batches(order, lambda i: len(rows[i])):
                 input_ids, attention_mask = self._pad([rows[i] for i in batch])
                 hidden = self.model.hidden_states(input_ids, attention_mask).float()

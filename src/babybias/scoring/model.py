@@ -15,7 +15,7 @@ Every method runs under the caller's `torch.inference_mode()`; none of them chan
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import copy
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from babybias.errors import BabybiasError
+from babybias.scoring.numerics import PRECISIONS, autocast_for
 
 HiddenTransform = Callable[[Tensor], Tensor]
 """Maps hidden states `[..., H]` to hidden states `[..., H]` (e.g. a nullspace projection)."""
@@ -52,20 +53,19 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
 class HFMaskedLM:
     """A transformers `*ForMaskedLM` behind the `MaskedLM` interface.
 
-    `precision` (fp32 | bf16 | fp16) sets autocast for the encoder and head; log-softmax is always taken in
-    fp32. `head_only_at_masked=False` runs the head on every position and selects afterwards (same numbers,
-    more compute; kept for checks and for `impl.masked_lm_head_only=false`).
+    `precision` is the *scoring* precision: fp32 (default; autocast explicitly off, whatever the caller's
+    state) | bf16 | fp16 (autocast of the encoder and head, an explicit result-changing choice; see
+    `babybias.scoring.numerics`). Log-softmax is always taken in fp32. `head_only_at_masked=False` runs the
+    head on every position and selects afterwards (same numbers, more compute; kept for checks and for
+    `impl.masked_lm_head_only=false`).
     """
 
     def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu", precision: str = "fp32",
                  head_only_at_masked: bool = True):
-        if precision not in ("fp32", "bf16", "fp16"):
+        if precision not in PRECISIONS:
             raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.model = model.to(self.device).eval()
@@ -74,10 +74,16 @@ class HFMaskedLM:
         self.encoder = model.base_model
         self.head = _find_head(model)
 
+    def with_precision(self, precision: str) -> "HFMaskedLM":
+        """The same model (shared, not copied) scored at another precision."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
+        other = copy.copy(self)
+        other.precision = precision
+        return other
+
     def _autocast(self):
-        if self.precision == "fp32":
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=_AUTOCAST[self.precision])
+        return autocast_for(self.device, self.precision)
 
     def hidden_states(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         if attention_mask is not None and bool(attention_mask.all()):
