@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import torch
 
 from babybias.configs.debias import DebiasConfig
 from babybias.debias.apply import apply_artifact, debiased_model
-from babybias.debias.artifacts import DebiasArtifact
+from babybias.debias.artifacts import DebiasArtifact, default_artifact_dir
 from babybias.errors import BabybiasError
 
 
@@ -56,7 +57,8 @@ def test_fit_save_load_apply_gives_the_same_model(method, tiny_run, word_list_da
     runs = str(tmp_path / "runs")
     root = f"{runs}/tiny/debias"
     fitted_lm, artifact = debiased_model(lm, engine, cfg, model_dir, artifact_root=root, data_cfg=word_list_data)
-    folder = tmp_path / "runs" / "tiny" / "debias" / method / "model"
+    folder = default_artifact_dir(root, method, model_dir, cfg)  # runs/tiny/debias/<method>/model-<settings hash>
+    assert folder.parent == tmp_path / "runs" / "tiny" / "debias" / method and folder.name.startswith("model-")
     assert (folder / "DONE").exists()
     loaded_lm, loaded = debiased_model(lm, engine, cfg, model_dir, artifact_root=root, data_cfg=word_list_data)
     assert loaded.config == artifact.config and loaded.info == json.loads(json.dumps(artifact.info))
@@ -87,11 +89,11 @@ def test_artifact_of_other_weights_is_refused(tiny_run, word_list_data, tmp_path
     runs = str(tmp_path / "runs")
     _, artifact = debiased_model(lm, ScoringEngine(lm, tokenizer, progress=False), cfg, tiny_run / "model",
                                  artifact_root=f"{runs}/tiny/debias", data_cfg=word_list_data)
-    folder = tmp_path / "runs" / "tiny" / "debias" / "sentence_debias" / "model"
+    folder = default_artifact_dir(f"{runs}/tiny/debias", "sentence_debias", tiny_run / "model", cfg)
     other = tiny_run / "checkpoints" / "step-0000000"
     with pytest.raises(BabybiasError, match="other weights"):
-        debiased_model(lm, None, DebiasConfig(method="sentence_debias", artifact=str(folder)), other,
-                       artifact_root=f"{runs}/tiny/debias", data_cfg=word_list_data)
+        debiased_model(lm, None, DebiasConfig(method="sentence_debias", sentences_per_class=10, artifact=str(folder)),
+                       other, artifact_root=f"{runs}/tiny/debias", data_cfg=word_list_data)
     assert apply_artifact(lm, artifact) is not None
 
 
@@ -101,7 +103,8 @@ def test_debias_fit_command(tiny_run, word_list_data, tmp_path):
     overrides = ["action=fit", "debias=inlp", f"run={tiny_run}", "name=tiny", f"paths.runs={tmp_path / 'runs'}",
                  f"data.root={word_list_data.root}", "debias.n_classifiers=4", "debias.sentences_per_class=12"]
     artifact = run_command("debias", overrides)
-    folder = tmp_path / "runs" / "tiny" / "debias" / "inlp" / "model"
+    folder = Path(artifact.folder)
+    assert folder.parent == tmp_path / "runs" / "tiny" / "debias" / "inlp"
     assert {"config.yaml", "meta.json", "DONE", "artifact.json"} <= {p.name for p in folder.iterdir()}
     assert artifact.info["class_counts"] == {"male": 12, "female": 12, "neutral": 12}
     assert artifact.config["n_classifiers"] == 4
@@ -138,7 +141,7 @@ def test_debiased_engine_scores_benchmark_requests(method, tiny_run, word_list_d
     if method == "none":
         assert artifact is None and [s.logprobs for s in scores] == [s.logprobs for s in reference]
     else:
-        assert (tiny_run.parent / "debias" / method / "model" / "DONE").exists()
+        assert (default_artifact_dir(tiny_run.parent / "debias", method, tiny_run / "model", cfg) / "DONE").exists()
         assert scores[0].logprobs != reference[0].logprobs
     if method == "self_debias":  # long inputs are truncated to leave room for the prefix, not refused
         room = max(len(p) for p in artifact.info["prefix_token_ids"])

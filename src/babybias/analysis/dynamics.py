@@ -74,11 +74,29 @@ def resolve_run(ref: str, runs_root: str | Path) -> Path:
                         fix="pass a checkpoint directory, a run directory (runs/<name>/pretrain) or a run name")
 
 
+def eval_root_of(run_dir: str | Path) -> Path:
+    """Where the evaluations of the pretrain run at runs/<name>/pretrain live: runs/<name>/eval."""
+    return Path(run_dir).parent / "eval"
+
+
+def clear_evaluations(run_dir: str | Path) -> bool:
+    """Delete the evaluations of a pretrain run that starts over (its checkpoints are being replaced, so no
+    stored number belongs to them any more); True when there were some. Results are also keyed on the weights'
+    sha256 (`babybias.results`), so this only spares stale tables, plots and files."""
+    import shutil
+
+    root = eval_root_of(run_dir)
+    if not root.exists():
+        return False
+    shutil.rmtree(root)
+    return True
+
+
 def run_checkpoints(run_dir: Path) -> list[Checkpoint]:
     """Every checkpoint of a pretrain run, sorted by step; model/ is listed as `final` unless a
     checkpoints/step-* directory already has its step."""
     run_dir = Path(run_dir)
-    run_name, eval_root = run_dir.parent.name, run_dir.parent / "eval"
+    run_name, eval_root = run_dir.parent.name, eval_root_of(run_dir)
     found = [_checkpoint(p, p.name, eval_root, run_name, run_dir)
              for p in sorted((run_dir / "checkpoints").glob("step-*")) if is_checkpoint(p)]
     if is_checkpoint(run_dir / "model"):

@@ -1,9 +1,11 @@
 """`babybias debias fit debias=<inlp|sentence_debias|self_debias> run=<run|name> [checkpoint=<dir>] [name=<run>]`
 
 Fits a post-model debiasing method on a trained encoder and writes the artifact beside the model's run,
-`runs/<run>/debias/<method>/<checkpoint>/` (artifact.json, arrays.npz, sentences.jsonl, config.yaml,
-meta.json, DONE). `babybias evaluate run=<name> debias=<method>` finds and applies it (and fits it there
-when it is missing, with the same code).
+`runs/<run>/debias/<method>/<checkpoint>[-<hash of non-default settings and fit data>]/` (artifact.json,
+arrays.npz, sentences.jsonl, config.yaml, meta.json, DONE). `babybias evaluate run=<name> debias=<method>`
+finds and applies it (and fits it there when it is missing, with the same code). A finished artifact is
+skipped only when it was fitted with every setting, the weights and the fit data asked for now; otherwise it
+is refitted (the reason is printed).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ def run(cfg: DebiasCommandConfig):
     """Fit and save; returns the `DebiasArtifact` (the existing one when already fitted and not `force`)."""
     from omegaconf import OmegaConf
 
-    from babybias.debias.apply import artifact_root_of, fit_and_save, model_fingerprint, resolve_model
-    from babybias.debias.artifacts import DebiasArtifact, default_artifact_dir
+    from babybias.debias.apply import artifact_root_of, fit_and_save, load_fitted, model_fingerprint, resolve_model
+    from babybias.debias.artifacts import default_artifact_dir
     from babybias.scoring import ScoringEngine
 
     if not cfg.debias.is_post_model:
@@ -30,11 +32,13 @@ def run(cfg: DebiasCommandConfig):
     cfg.seed = resolve_seed(cfg.seed)
     model_dir = resolve_model(cfg.checkpoint or cfg.run or cfg.name, cfg.paths.runs)
     folder = Path(cfg.debias.artifact) if cfg.debias.artifact else default_artifact_dir(
-        artifact_root_of(model_dir), cfg.debias.method, model_dir)
-    if (folder / "DONE").exists() and not cfg.force:
-        print(f"{folder} is already fitted; skipping (force=true refits)")
-        return DebiasArtifact.load(folder)
-    engine = ScoringEngine.from_checkpoint(model_dir, cfg.impl, progress=True)
+        artifact_root_of(model_dir), cfg.debias.method, model_dir, cfg.debias, cfg.corpus_file, cfg.seed)
+    if not cfg.force:
+        fitted = load_fitted(folder, cfg.debias, model_dir, chosen=False, corpus_file=cfg.corpus_file, seed=cfg.seed)
+        if fitted is not None:
+            print(f"{folder} is already fitted with these settings; skipping (force=true refits)")
+            return fitted
+    engine = ScoringEngine.from_checkpoint(model_dir, cfg.impl, progress=True)  # fp32: impl sets speed only
     config_text = OmegaConf.to_yaml(OmegaConf.create(to_jsonable(cfg)))
     meta = {"git_commit": git_commit(), "packages": package_versions(), "device": str(engine.model.device),
             "inputs": {"model": model_fingerprint(model_dir)}}

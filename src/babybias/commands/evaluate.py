@@ -6,11 +6,16 @@ For each selected checkpoint and benchmark, writes (atomically, the JSON last, s
     <run>/eval/<checkpoint>/<variant>.json             summary, per-category, 95% CIs, options, checkpoint, timing
 
 where `<variant>` is the benchmark name plus its result-changing options when they are not the defaults
-(`crows_pairs-modified`, `blimp-limit200`, `seat-cls-all`), so variants sit side by side. A variant whose
-JSON exists with the same options is skipped unless `force=true`. `<run>/eval/<checkpoint>/config.yaml`
-records the last evaluate config. With `checkpoints=all` (or several checkpoints), the tidy table
-`<run>/eval/dynamics.csv|.parquet` and `<run>/eval/plots/*.png` are (re)written from the result files of
-the requested variants.
+(`crows_pairs-modified`, `blimp-limit200`, `seat-cls-all`), the debias method and a non-fp32 scoring precision
+(`crows_pairs-bf16`), so variants sit side by side (`babybias.results`). A stored result is reused only when it
+was computed from the same checkpoint weights (sha256), at the same scoring precision, with the same options
+and by the same metric definition and data files; otherwise it is recomputed, and `force=true` recomputes
+anyway. `<run>/eval/<checkpoint>/config.yaml` records the last evaluate config. With `checkpoints=all` (or
+several checkpoints), the tidy table `<run>/eval/dynamics.csv|.parquet` and `<run>/eval/plots/*.png` are
+(re)written from the result files of the requested variants.
+
+Scoring runs in fp32 on every device (`scoring.precision=bf16|fp16` asks for reduced precision, recorded as its
+own variant); `impl` sets only device, batch size and threads.
 
 Every model forward goes through `babybias.scoring.ScoringEngine`; metrics are the pure functions of
 `babybias.metrics`.
@@ -18,7 +23,6 @@ Every model forward goes through `babybias.scoring.ScoringEngine`; metrics are t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -30,56 +34,12 @@ from babybias.analysis.dynamics import Checkpoint, dynamics_table, select_checkp
 from babybias.configs.evaluate import EvaluateConfig
 from babybias.data import store
 from babybias.errors import BabybiasError, ConfigError
+from babybias.results import Variant, code_version, data_inputs, reuse_key, stale_reason, variant, weights_sha256
 from babybias.runs import RunDir, atomic_path, atomic_write_json, git_commit, to_jsonable
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Variant:
-    benchmark: str
-    stem: str
-    """File stem: the benchmark name plus its non-default naming options."""
-    options: dict
-    """Every setting that changes the numbers (recorded; a stored result is reused only when they match)."""
-    bootstrap: dict | None = None
-    """How its confidence intervals are drawn (recorded; a result without them, or with others, is recomputed)."""
-
-
-def _suffix(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return "tests" + hashlib.sha256(",".join(map(str, value)).encode()).hexdigest()[:6]
-    return str(value)
-
-
-def variant(benchmark: str, cfg: EvaluateConfig) -> Variant:
-    """Options and file stem of one benchmark under `cfg` (naming options first, then the others)."""
-    c = cfg
-    naming: dict[str, tuple[Any, Any]]  # option -> (value, default)
-    extra: dict[str, Any] = {}
-    if benchmark == "crows_pairs":
-        naming = {"scoring": (c.crows_pairs.scoring, "shared")}
-    elif benchmark == "stereoset":
-        naming = {"aggregate": (c.stereoset.aggregate, "mean_prob"), "word_rule": (c.stereoset.word_rule, "official"),
-                  "subtoken_rule": (c.stereoset.subtoken_rule, "official")}
-    elif benchmark == "seat":
-        tests = list(c.seat.tests) if not isinstance(c.seat.tests, str) else c.seat.tests
-        naming = {"pooling": (c.seat.pooling, "mean"), "tests": (tests, "gender")}
-        extra = {"permutation_samples": c.seat.permutation_samples, "seed": c.seat.seed}
-    elif benchmark == "blimp":
-        limit = c.blimp.limit
-        naming = {"limit": (f"limit{limit}" if limit else None, None)}
-    elif benchmark == "pppl":
-        naming = {}
-        extra = {"path": c.pppl.path, "max_texts": c.pppl.max_texts}
-    else:
-        raise ConfigError(f"unknown benchmark {benchmark!r}", fix="see `babybias evaluate --cfg job`")
-    if c.debias.method != "none":  # a debiased model is its own variant: crows_pairs-inlp.json beside crows_pairs.json
-        naming["debias"] = (c.debias.method, "none")
-        extra["debias"] = to_jsonable(c.debias)
-    parts = [_suffix(v) for v, default in naming.values() if v != default]
-    options = {k: v for k, (v, _) in naming.items()} | extra
-    return Variant(benchmark, "-".join([benchmark, *parts]), options, to_jsonable(c.bootstrap))
+__all__ = ["RUNNERS", "Benchmark", "Variant", "evaluate_checkpoint", "run", "variant"]
 
 
 # ---------------------------------------------------------------- benchmark runners (engine -> MetricResult)
@@ -94,12 +54,14 @@ def _crows_pairs(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
 def _stereoset(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
     from babybias.metrics import stereoset
 
-    path = store.require("stereoset", cfg.data) / "stereoset_dev_flat.jsonl"
+    path, source = stereoset.stereoset_file(store.require("stereoset", cfg.data), cfg.stereoset.source)
     examples = stereoset.load_stereoset(path, word_rule=cfg.stereoset.word_rule)
     rule = cfg.stereoset.subtoken_rule
     scores = engine.score(stereoset.requests_for(examples, engine.tokenizer, rule), desc="stereoset")
-    return stereoset.compute(examples, scores, aggregate=cfg.stereoset.aggregate, subtoken_rule=rule,
-                             resampling=cfg.bootstrap.resampling())
+    result = stereoset.compute(examples, scores, aggregate=cfg.stereoset.aggregate, subtoken_rule=rule,
+                               resampling=cfg.bootstrap.resampling())
+    result.options.update({"source": source, "source_file": path.name})  # which StereoSet file this used
+    return result
 
 
 def _seat(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
@@ -142,24 +104,37 @@ def _pppl(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
                               resampling=cfg.bootstrap.resampling())
 
 
-RUNNERS: dict[str, Callable] = {"crows_pairs": _crows_pairs, "stereoset": _stereoset, "seat": _seat,
-                                "blimp": _blimp, "pppl": _pppl}
+@dataclass(frozen=True)
+class Benchmark:
+    """How `evaluate` runs one benchmark. A new benchmark adds one entry here (and its name to
+    `configs.evaluate.BENCHMARKS`, its options block to `EvaluateConfig`); naming and reuse need nothing more."""
+
+    run: Callable
+    """(engine, cfg, checkpoint) -> MetricResult."""
+    metric: str
+    """The `babybias.metrics` module whose DEFINITION_VERSION versions these numbers."""
+    datasets: tuple[str, ...] = ()
+    """Registered data sets it reads: the checksums of their files join the reuse key."""
+
+
+RUNNERS: dict[str, Benchmark] = {
+    "crows_pairs": Benchmark(_crows_pairs, "crows_pairs", ("crows_pairs",)),
+    "stereoset": Benchmark(_stereoset, "stereoset", ("stereoset",)),
+    "seat": Benchmark(_seat, "seat", ("seat",)),
+    "blimp": Benchmark(_blimp, "blimp", ("blimp",)),
+    "pppl": Benchmark(_pppl, "perplexity"),
+}
 
 
 # ---------------------------------------------------------------- the command
-def is_done(ckpt: Checkpoint, var: Variant) -> bool:
-    """True when the variant's result file exists and was computed with the same options (and intervals)."""
-    path = ckpt.eval_dir / f"{var.stem}.json"
-    if not path.is_file():
-        return False
-    try:
-        stored = json.loads(path.read_text())
-    except ValueError:
-        return False
-    return stored.get("options") == to_jsonable(var.options) and stored.get("bootstrap") == var.bootstrap
+def result_key(var: Variant, ckpt: Checkpoint, cfg: EvaluateConfig) -> dict:
+    """What a stored result of `var` on `ckpt` must match to be reused (`babybias.results.reuse_key`)."""
+    bench = RUNNERS[var.benchmark]
+    return reuse_key(var, weights_sha256(ckpt.path), code_version(bench.metric), data_inputs(bench.datasets, cfg.data))
 
 
-def write_result(ckpt: Checkpoint, var: Variant, result, seconds: float, engine_info: dict) -> Path:
+def write_result(ckpt: Checkpoint, var: Variant, result, seconds: float, engine_info: dict, key: dict,
+                 artifact=None) -> Path:
     """Per-example JSONL first, then the summary JSON (its presence means the variant is complete)."""
     ckpt.eval_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(ckpt.eval_dir / f"{var.stem}.examples.jsonl") as tmp:
@@ -167,44 +142,53 @@ def write_result(ckpt: Checkpoint, var: Variant, result, seconds: float, engine_
             for row in result.rows:
                 fh.write(json.dumps(to_jsonable(row), sort_keys=True) + "\n")
     payload = {
-        "benchmark": var.benchmark, "variant": var.stem, "options": var.options,
+        "benchmark": var.benchmark, "variant": var.stem, "base_variant": var.base_stem, "options": var.options,
         "metric_options": result.options, "summary": result.summary, "per_category": result.per_category,
         "intervals": result.intervals, "bootstrap": var.bootstrap,
         "checkpoint": {"name": ckpt.name, "path": str(ckpt.path), "step": ckpt.step,
                        "tokens_seen": ckpt.tokens_seen, "fraction": ckpt.fraction, "run": ckpt.run},
+        "scoring": {"precision": var.precision, "autocast": var.precision != "fp32", "tf32": False},
+        "weights_sha256": key["weights_sha256"], "code_version": key["code_version"], "inputs": key["inputs"],
         "n_examples": len(result.rows), "seconds": round(seconds, 3), "engine": engine_info,
         "git_commit": git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if artifact is not None:  # what was applied, read from the artifact (not the request)
+        payload["debias_applied"] = artifact.provenance()
     if var.benchmark == "seat":  # per-test effect sizes belong in the summary file too (the dynamics table)
         payload["tests"] = result.rows
     return atomic_write_json(ckpt.eval_dir / f"{var.stem}.json", payload)
 
 
-def evaluate_checkpoint(ckpt: Checkpoint, cfg: EvaluateConfig, engine=None) -> dict[str, str]:
-    """Run the missing (or, with force, all) benchmark variants of one checkpoint; returns stem -> status.
+def evaluate_checkpoint(ckpt: Checkpoint, cfg: EvaluateConfig, engine=None, artifact=None) -> dict[str, str]:
+    """Run the missing or stale (or, with force, all) benchmark variants of one checkpoint; returns stem -> status.
 
-    `engine` may be given (e.g. a debiased model wrapped around the checkpoint's); otherwise it is loaded
-    from the checkpoint, and only when something has to be computed.
+    `engine` may be given (e.g. a debiased model wrapped around the checkpoint's, with its `artifact`);
+    otherwise it is loaded from the checkpoint, and only when something has to be computed.
     """
     status = {}
     for benchmark in cfg.eval:
         var = variant(benchmark, cfg)
-        if not cfg.force and is_done(ckpt, var):
+        key = result_key(var, ckpt, cfg)
+        reason = "forced" if cfg.force else stale_reason(ckpt.eval_dir / f"{var.stem}.json", key)
+        if reason is None:
             status[var.stem] = "skipped (exists)"
             continue
         if engine is None:
             from babybias.debias.apply import debiased_engine
 
-            engine, _ = debiased_engine(ckpt.path, cfg.debias, cfg.impl, data_cfg=cfg.data)
+            engine, artifact = debiased_engine(ckpt.path, cfg.debias, cfg.impl, data_cfg=cfg.data,
+                                               precision=cfg.scoring.precision)
+        if engine.precision != var.precision:
+            raise ValueError(f"the engine scores in {engine.precision}, the variant asks for {var.precision}")
         start = time.perf_counter()
-        result = RUNNERS[benchmark](engine, cfg, ckpt)
+        result = RUNNERS[benchmark].run(engine, cfg, ckpt)
         seconds = time.perf_counter() - start
-        info = {"device": str(engine.model.device), "precision": cfg.impl.precision,
+        info = {"device": str(engine.model.device), "precision": engine.precision,
                 "batch_size": engine.batch_size, "model": type(engine.model).__name__}
-        write_result(ckpt, var, result, seconds, info)
-        status[var.stem] = f"computed in {seconds:.1f} s"
-        print(f"{ckpt.run}/{ckpt.name} {var.stem}: {_headline(result.summary, result.intervals)} ({seconds:.1f} s)",
-              flush=True)
+        write_result(ckpt, var, result, seconds, info, key, artifact)
+        status[var.stem] = f"computed in {seconds:.1f} s ({reason})"
+        print(f"{ckpt.run}/{ckpt.name} {var.stem}: {_headline(result.summary, result.intervals)} "
+              f"({seconds:.1f} s; {reason})", flush=True)
     return status
 
 

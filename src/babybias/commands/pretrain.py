@@ -166,6 +166,10 @@ def _prepare_run_dir(cfg: PretrainConfig, run_dir: RunDir, fresh: bool) -> None:
             shutil.rmtree(run_dir.path / name, ignore_errors=True)
         for name in ("metrics.jsonl", "wandb_id.txt"):
             (run_dir.path / name).unlink(missing_ok=True)
+        from babybias.analysis.dynamics import clear_evaluations
+
+        if not cfg.dryrun:  # runs/<name>/eval holds numbers of the model being replaced (a dryrun replaces none)
+            clear_evaluations(run_dir.path)
     run_dir.write_config(cfg)
 
 

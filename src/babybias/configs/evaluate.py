@@ -1,7 +1,9 @@
 """Config schemas of the `evaluate` and `compare` commands.
 
-Only the fields under each benchmark's own key (`crows_pairs.scoring`, `blimp.limit`, ...) change the
-numbers; they are recorded in every result file and a result is reused only when they match.
+What changes the numbers: the fields under each benchmark's own key (`crows_pairs.scoring`, `blimp.limit`,
+...; a new benchmark gets a block named after it), `scoring.precision` and the `debias` settings. All of them
+are recorded in every result file and a result is reused only when they match (`babybias.results`). Fields
+marked `stem(...)` also name the result file when they differ from their default (`crows_pairs-modified`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,32 @@ from babybias.configs.common import DataConfig, ImplConfig, PathsConfig
 from babybias.errors import ConfigError
 
 BENCHMARKS = ("crows_pairs", "stereoset", "seat", "blimp", "pppl")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def stem(default: Any, label: str = "{}") -> Any:
+    """A result-changing option that also names the result file (`label` formatted with the value) when it
+    differs from `default`: `crows_pairs.scoring=modified` -> `crows_pairs-modified.json`."""
+    return field(default=default, metadata={"stem": label})
+
+
+@dataclass
+class ScoringConfig:
+    """How the scoring forward runs. Not in `impl`: unlike speed settings, precision changes the numbers."""
+
+    precision: str = "fp32"
+    """fp32 (default, on every device: autocast and TF32 off) | bf16 | fp16: autocast of the scoring forward.
+    Reduced precision changes results (bf16 flips ~7% of CrowS pair preferences on a weak model); its results
+    are their own variant (`crows_pairs-bf16.json`), never reused for or reported with fp32 ones."""
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"scoring.precision={self.precision!r}", fix="use scoring.precision=fp32|bf16|fp16")
 
 
 @dataclass
 class CrowsPairsEvalConfig:
-    scoring: str = "shared"
+    scoring: str = stem("shared")
     """shared: Nangia et al. PLL over the unmodified tokens | modified: bias-bench mean over modified tokens."""
 
     def __post_init__(self) -> None:
@@ -28,15 +51,20 @@ class CrowsPairsEvalConfig:
 
 @dataclass
 class StereoSetEvalConfig:
-    aggregate: str = "mean_prob"
+    aggregate: str = stem("mean_prob")
     """Candidate score from its sub-tokens: mean_prob (official) | mean_logprob."""
-    word_rule: str = "official"
-    """How the candidate word is read off the flattened file: official | aligned."""
-    subtoken_rule: str = "official"
+    word_rule: str = stem("official")
+    """How the candidate word is read off the candidate sentence: official | aligned."""
+    subtoken_rule: str = stem("official")
     """Sub-token i of the word: official (predicted after sub-tokens < i, later ones removed) | in_context
     (masked with the rest of the word present)."""
+    source: str = stem("auto")
+    """auto: the canonical dev.json when the data root has it, else the flattened copy (each result records
+    which) | canonical | flat."""
 
     def __post_init__(self) -> None:
+        if self.source not in ("auto", "canonical", "flat"):
+            raise ConfigError(f"stereoset.source={self.source!r}", fix="use stereoset.source=auto|canonical|flat")
         if self.subtoken_rule not in ("official", "in_context"):
             raise ConfigError(f"stereoset.subtoken_rule={self.subtoken_rule!r}",
                               fix="use stereoset.subtoken_rule=official|in_context")
@@ -44,9 +72,9 @@ class StereoSetEvalConfig:
 
 @dataclass
 class SeatEvalConfig:
-    pooling: str = "mean"
+    pooling: str = stem("mean")
     """mean: last layer averaged over all tokens incl. [CLS]/[SEP] (bias-bench) | cls: the [CLS] vector."""
-    tests: Any = "gender"
+    tests: Any = stem("gender")
     """gender | race | religion | all | a list of test names (file stems, e.g. [sent-weat6, sent-weat7])."""
     permutation_samples: int = 100_000
     """Exact permutation test when there are at most this many partitions; sampled otherwise."""
@@ -64,7 +92,7 @@ class SeatEvalConfig:
 
 @dataclass
 class BlimpEvalConfig:
-    limit: Optional[int] = None
+    limit: Optional[int] = stem(None, "limit{}")
     """First N pairs of each phenomenon (200 = the BabyLM "fast" size); null = all 1,000."""
 
 
@@ -128,7 +156,9 @@ class EvaluateConfig:
     """Post-model debiasing applied to the checkpoint (`debias=inlp|sentence_debias|self_debias`); none by default."""
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
     """Confidence intervals of every score (recorded with the result; a change recomputes it)."""
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
     impl: ImplConfig = field(default_factory=ImplConfig)
+    """Speed only (device, batch size, threads); `impl.precision` does not apply to scoring (see `scoring`)."""
     data: DataConfig = field(default_factory=DataConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 

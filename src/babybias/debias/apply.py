@@ -5,8 +5,11 @@
 - Self-Debias: `SelfDebiasLM(lm, prefix ids, λ, ε)`: rescales masked-token probabilities; embeddings unchanged.
 
 `debiased_engine(...)` is what `babybias evaluate debias=<method>` calls: it loads the artifact fitted on this
-checkpoint (runs/<name>/debias/<method>/<checkpoint>/, or `debias.artifact`), fitting and saving it first
-when it is missing, and returns the wrapped model.
+checkpoint with these settings (runs/<name>/debias/<method>/<checkpoint>[-<hash>]/, or `debias.artifact`),
+fitting and saving it first when it is missing or was fitted differently (any setting, other weights, other
+fit data: the reason is printed), and returns the wrapped model. An artifact given by path
+(`debias.artifact=`) is never refitted: one fitted with other settings or weights is refused with the fix.
+Fitting always runs in fp32, whatever the scoring precision.
 """
 
 from __future__ import annotations
@@ -14,16 +17,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from babybias.configs.debias import DebiasConfig
-from babybias.debias.artifacts import DebiasArtifact, default_artifact_dir
+from babybias.debias.artifacts import DebiasArtifact, default_artifact_dir, fit_key, fit_mismatches
 from babybias.errors import BabybiasError
-from babybias.runs import file_sha256
+from babybias.runs import DONE, file_sha256
+from babybias.results import weights_sha256
 
 
 def model_fingerprint(model_dir: str | Path) -> dict:
     """Which model an artifact belongs to: its folder and the sha256 of its weights file."""
-    model_dir = Path(model_dir)
-    weights = next((model_dir / n for n in ("model.safetensors", "pytorch_model.bin") if (model_dir / n).exists()), None)
-    return {"path": str(model_dir.resolve()), "weights_sha256": file_sha256(weights) if weights else None}
+    return {"path": str(Path(model_dir).resolve()), "weights_sha256": weights_sha256(model_dir)}
 
 
 def apply_artifact(lm, artifact: DebiasArtifact):
@@ -43,13 +45,45 @@ def apply_artifact(lm, artifact: DebiasArtifact):
                         fix="use an artifact of inlp, sentence_debias or self_debias")
 
 
-def check_belongs_to(artifact: DebiasArtifact, folder: Path, model_dir: str | Path) -> None:
-    """Refuse an artifact fitted on other weights (a projection is specific to one checkpoint)."""
-    saved = (artifact.info.get("model") or {}).get("weights_sha256")
-    current = model_fingerprint(model_dir)["weights_sha256"]
-    if saved and current and saved != current:
-        raise BabybiasError(f"the {artifact.method} artifact {folder} was fitted on other weights than {model_dir}",
-                            fix=f"refit it: `babybias debias fit debias={artifact.method} checkpoint={model_dir} force=true`")
+def wanted_fit(cfg: DebiasConfig, model_dir: str | Path, corpus_file: str | Path | None, seed: int) -> dict:
+    """The fit key of fitting `cfg` on `model_dir` now (the corpus is the run's train split unless given)."""
+    corpus_sha = None
+    if cfg.method != "self_debias":
+        from babybias.debias.sentences import corpus_file_of_run
+
+        source = Path(corpus_file) if corpus_file else corpus_file_of_run(_run_dir_of(Path(model_dir)))
+        corpus_sha = file_sha256(source)
+    return fit_key(cfg, weights_sha256(model_dir), corpus_sha, seed)
+
+
+def load_fitted(folder: Path, cfg: DebiasConfig, model_dir: str | Path, *, chosen: bool,
+                corpus_file: str | Path | None = None, seed: int = 0) -> DebiasArtifact | None:
+    """The finished artifact in `folder` if it was fitted exactly as `cfg` asks on these weights, else None
+    (to be fitted; the reason is printed). `chosen` (given by path, `debias.artifact=`): a differently fitted
+    artifact is refused instead, and its fit data are not compared (they are recorded with every result)."""
+    if not (folder / DONE).exists():
+        return None
+    try:
+        artifact = DebiasArtifact.load(folder)
+    except BabybiasError:
+        if chosen:
+            raise
+        print(f"refitting {folder}: it cannot be read by this version")
+        return None
+    if artifact.method != cfg.method and chosen:
+        raise BabybiasError(f"debias.artifact={folder} holds a {artifact.method} artifact, not {cfg.method}",
+                            fix=f"point debias.artifact to a {cfg.method} artifact")
+    wanted = (fit_key(cfg, weights_sha256(model_dir), None, seed) if chosen
+              else wanted_fit(cfg, model_dir, corpus_file, seed))
+    reasons = fit_mismatches(artifact.info.get("fit_key"), wanted, fit_data=not chosen)
+    if not reasons:
+        return artifact
+    if chosen:
+        raise BabybiasError(f"debias.artifact={folder} does not fit this evaluation: {reasons[0]} (for {model_dir})",
+                            fix=f"refit it: `babybias debias fit debias={cfg.method} checkpoint={model_dir} "
+                                f"debias.artifact={folder} force=true`, or set the debias.* values it was fitted with")
+    print(f"refitting {cfg.method} artifact {folder}: {'; '.join(reasons)}")
+    return None
 
 
 def fit_and_save(cfg: DebiasConfig, engine, model_dir: str | Path, folder: str | Path, *, data_cfg, seed: int,
@@ -64,10 +98,14 @@ def fit_and_save(cfg: DebiasConfig, engine, model_dir: str | Path, folder: str |
         source = Path(corpus_file) if corpus_file else corpus_file_of_run(_run_dir_of(Path(model_dir)))
         lines = read_corpus_lines(source)
         swapper = gender_swapper(data_cfg)
+    if getattr(engine, "precision", "fp32") != "fp32":
+        raise ValueError(f"fit on an fp32 engine, not {engine.precision}: debiased_engine builds one")
     artifact = fit_artifact(cfg, engine, lines, swapper, seed)
-    artifact.info.update({"model": model_fingerprint(model_dir), "seed": seed, **(extra_info or {})})
+    corpus_sha = file_sha256(source) if source is not None else None
+    artifact.info.update({"model": model_fingerprint(model_dir), "seed": seed,
+                          "fit_key": fit_key(cfg, weights_sha256(model_dir), corpus_sha, seed), **(extra_info or {})})
     if source is not None:
-        artifact.info["corpus_file"] = {"path": str(Path(source).resolve()), "sha256": file_sha256(source)}
+        artifact.info["corpus_file"] = {"path": str(Path(source).resolve()), "sha256": corpus_sha}
     artifact.save(folder, extra_files)
     return artifact
 
@@ -82,37 +120,37 @@ def debiased_model(lm, engine, cfg: DebiasConfig, model_dir: str | Path, *, arti
     """
     if not cfg.is_post_model:
         return lm, None
-    folder = Path(cfg.artifact) if cfg.artifact else default_artifact_dir(artifact_root, cfg.method, model_dir)
-    if (folder / "DONE").exists():
-        artifact = DebiasArtifact.load(folder)
-        if artifact.method != cfg.method:
-            raise BabybiasError(f"debias.artifact={folder} holds a {artifact.method} artifact, not {cfg.method}",
-                                fix=f"point debias.artifact to a {cfg.method} artifact")
-        check_belongs_to(artifact, folder, model_dir)
-    elif cfg.artifact:
+    chosen = bool(cfg.artifact)
+    folder = Path(cfg.artifact) if chosen else default_artifact_dir(artifact_root, cfg.method, model_dir, cfg,
+                                                                    corpus_file, seed)
+    artifact = load_fitted(folder, cfg, model_dir, chosen=chosen, corpus_file=corpus_file, seed=seed)
+    if artifact is None and chosen:
         raise BabybiasError(f"debias.artifact={folder} is not a finished artifact",
                             fix="fit it with `babybias debias fit ...` or set debias.artifact=null")
-    else:
+    if artifact is None:
         artifact = fit_and_save(cfg, engine, model_dir, folder, data_cfg=data_cfg, seed=seed, corpus_file=corpus_file)
     return apply_artifact(lm, artifact), artifact
 
 
 def debiased_engine(model_dir: str | Path, cfg: DebiasConfig, impl=None, *, artifact_root: str | Path | None = None,
-                    data_cfg=None, seed: int = 0, progress: bool = True):
+                    data_cfg=None, seed: int = 0, progress: bool = True, precision: str = "fp32"):
     """(ScoringEngine over the debiased checkpoint, artifact or None): the one call `evaluate` needs.
 
-    `artifact_root` defaults to the `debias/` folder beside the checkpoint's run (runs/<name>/debias), where
-    `babybias debias fit name=<name>` writes. Self-Debias inputs are truncated so that input + prefix fit
-    the model's positions.
+    `precision` is the scoring precision (fp32 unless asked; `impl` sets only device and batch size); a
+    missing artifact is fitted in fp32 either way. `artifact_root` defaults to the `debias/` folder beside the
+    checkpoint's run (runs/<name>/debias), where `babybias debias fit name=<name>` writes. Self-Debias inputs
+    are truncated so that input + prefix fit the model's positions.
     """
     from babybias.configs.common import DataConfig
     from babybias.scoring import ScoringEngine
 
-    base = ScoringEngine.from_checkpoint(model_dir, impl, progress=progress)
+    base = ScoringEngine.from_checkpoint(model_dir, impl, progress=progress, precision=precision)
     if not cfg.is_post_model:
         return base, None
     root = Path(artifact_root) if artifact_root else artifact_root_of(model_dir)
-    lm, artifact = debiased_model(base.model, base, cfg, model_dir, artifact_root=root,
+    fitter = base if precision == "fp32" else ScoringEngine(base.model.with_precision("fp32"), base.tokenizer,
+                                                             batch_size=base.batch_size, progress=progress)
+    lm, artifact = debiased_model(base.model, fitter, cfg, model_dir, artifact_root=root,
                                   data_cfg=data_cfg or DataConfig(), seed=seed)
     room = max((len(p) for p in artifact.info.get("prefix_token_ids", [])), default=0)
     return ScoringEngine(lm, base.tokenizer, batch_size=base.batch_size, max_length=base.max_length - room,

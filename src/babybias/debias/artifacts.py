@@ -8,6 +8,11 @@ Layout of an artifact folder (written atomically, `DONE` last):
     arrays.npz       the arrays (e.g. `projection` [H, H] for INLP and SentenceDebias)
     sentences.jsonl  every sentence used for fitting: {"label": ..., "text": ..., "line": ...}
     DONE
+
+An artifact is reused only for the same fit: `fit_key` (every setting of the method, i.e. every DebiasConfig
+field but `artifact`; the weights' sha256; the fit data, corpus sha256 and seed; fp32 fitting) is stored in
+`info["fit_key"]` and compared by `fit_mismatches`. Non-default settings or fit data get their own folder
+(`default_artifact_dir`), so two settings never overwrite each other's artifact.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from babybias.errors import BabybiasError
-from babybias.runs import DONE, atomic_path, atomic_write_json, to_jsonable
+from babybias.runs import DONE, atomic_path, atomic_write_json, config_hash, to_jsonable
 
 FORMAT_VERSION = 1
 
@@ -40,6 +45,8 @@ class DebiasArtifact:
     info: dict = field(default_factory=dict)
     """Fit diagnostics and provenance: model, hidden_size, corpus_file, per-method numbers."""
     sentences: list[dict] = field(default_factory=list)
+    folder: str | None = None
+    """Where it was saved or loaded from."""
 
     def save(self, folder: str | Path, extra_files: dict[str, str] | None = None) -> Path:
         """Write the artifact folder atomically (an existing folder is replaced whole).
@@ -63,6 +70,7 @@ class DebiasArtifact:
             }
             atomic_write_json(tmp / "artifact.json", meta)
             atomic_write_json(tmp / DONE, {"method": self.method})
+        self.folder = str(folder)
         return folder
 
     @classmethod
@@ -84,7 +92,14 @@ class DebiasArtifact:
                                     fix="refit the artifact (`babybias debias fit ... force=true`)")
         sentences = [json.loads(line) for line in (folder / "sentences.jsonl").read_text(encoding="utf-8").splitlines()
                      if line.strip()]
-        return cls(meta["method"], meta["config"], arrays, meta["info"], sentences)
+        return cls(meta["method"], meta["config"], arrays, meta["info"], sentences, str(folder))
+
+    def provenance(self) -> dict[str, Any]:
+        """What a result computed with this artifact records: the configuration actually applied (read from the
+        artifact, not the request), where it is, how it was fitted, and its arrays' checksums."""
+        return {"method": self.method, "config": self.config, "folder": self.folder,
+                "fit_key": self.info.get("fit_key"),
+                "arrays_sha256": {k: _array_sha256(np.asarray(v)) for k, v in sorted(self.arrays.items())}}
 
     def describe(self) -> dict[str, Any]:
         """A short summary for logs and metrics.jsonl."""
@@ -92,6 +107,68 @@ class DebiasArtifact:
         return {"method": self.method, "n_sentences": len(self.sentences), **scalars}
 
 
-def default_artifact_dir(artifact_root: str | Path, method: str, model_dir: str | Path) -> Path:
-    """<artifact_root>/<method>/<checkpoint folder name> (root: runs/<name>/debias): one per model checkpoint."""
-    return Path(artifact_root) / method / Path(model_dir).name
+def default_artifact_dir(artifact_root: str | Path, method: str, model_dir: str | Path, cfg=None,
+                         corpus_file: str | Path | None = None, seed: int = 0) -> Path:
+    """<artifact_root>/<method>/<checkpoint folder name>[-<hash>] (root: runs/<name>/debias): one per checkpoint
+    and fit. The hash names settings that differ from the method's defaults and non-default fit data."""
+    name = Path(model_dir).name
+    if cfg is not None:
+        differing = _non_default(cfg, include_artifact=False)
+        differing.update({k: v for k, v in (("corpus_file", str(corpus_file) if corpus_file else None),
+                                            ("seed", seed or None)) if v is not None})
+        if differing:
+            name = f"{name}-{config_hash(differing, 8)}"
+    return Path(artifact_root) / method / name
+
+
+# ---------------------------------------------------------------- what an artifact was fitted with
+FIT_PRECISION = "fp32"
+
+
+def method_settings(cfg) -> dict:
+    """Every setting of the method: all DebiasConfig fields but `artifact` (where one is, not how it was fitted)."""
+    settings = to_jsonable(cfg)
+    settings.pop("artifact", None)
+    return settings
+
+
+def _non_default(cfg, include_artifact: bool) -> dict:
+    defaults = to_jsonable(type(cfg)(method=cfg.method))
+    current = to_jsonable(cfg)
+    if not include_artifact:
+        current.pop("artifact", None)
+    return {k: v for k, v in current.items() if defaults.get(k) != v}
+
+
+def settings_suffix(cfg) -> str | None:
+    """A short hash of the debias settings (`artifact` included) that differ from the method's defaults; None
+    when all are defaults. Names evaluation variants: crows_pairs-inlp vs crows_pairs-inlp-<hash>."""
+    differing = _non_default(cfg, include_artifact=True)
+    return config_hash(differing, 8) if differing else None
+
+
+def fit_key(cfg, weights_sha256: str | None, corpus_sha256: str | None, seed: int) -> dict:
+    """Everything a fitted artifact depends on (see the module docstring)."""
+    return {"format": FORMAT_VERSION, "method": cfg.method, "settings": method_settings(cfg),
+            "weights_sha256": weights_sha256, "fit_data": {"corpus_sha256": corpus_sha256, "seed": seed},
+            "fit_precision": FIT_PRECISION}
+
+
+def fit_mismatches(stored: dict | None, wanted: dict, fit_data: bool = True) -> list[str]:
+    """Why an artifact fitted with `stored` is not the one `wanted` asks for (empty: it is). `fit_data=False`
+    leaves the fit sentences out (an artifact chosen by path may have been fitted on other data: recorded)."""
+    if not stored:
+        return ["it was fitted by an older babybias (no fit key)"]
+    reasons = []
+    for key in sorted(set(stored.get("settings", {})) | set(wanted["settings"])):
+        old, new = stored.get("settings", {}).get(key, "<absent>"), wanted["settings"].get(key, "<absent>")
+        if old != new:
+            reasons.append(f"debias.{key} was {old}, now {new}")
+    if stored.get("weights_sha256") != wanted["weights_sha256"]:
+        reasons.append("it was fitted on other weights")
+    if fit_data and stored.get("fit_data") != wanted["fit_data"]:
+        reasons.append(f"its fit data differ ({stored.get('fit_data')} vs {wanted['fit_data']})")
+    for key in ("format", "method", "fit_precision"):
+        if stored.get(key) != wanted[key]:
+            reasons.append(f"{key} was {stored.get(key)}, now {wanted[key]}")
+    return reasons
