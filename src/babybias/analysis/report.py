@@ -10,7 +10,10 @@ read, per command:
     study     results.csv (a study's own table), when present
 
 `metrics` is the tidy table (one row per run, source, checkpoint/step, benchmark, category, metric, value);
-`runs` has one row per run with the configuration fields a reader compares runs by.
+`runs` has one row per run with the configuration fields a reader compares runs by. An evaluation's
+`benchmark` is its variant (file stem), so each variant is its own column; `gather` refuses to put results
+that differ in scoring precision or options (e.g. fp32 and bf16 scores, two CrowS-Pairs scorings) in one
+column (`babybias.results.check_columns`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
+
+from babybias.results import check_columns
 
 TIDY_COLUMNS = ["run", "command", "source", "checkpoint", "step", "fraction", "group", "benchmark", "category",
                 "metric", "value", "ci_low", "ci_high"]
@@ -105,19 +110,21 @@ def gather(pattern: str) -> Gathered:
     rows: List[list] = []
     aligned: List[Any] = []
     studies: Dict[str, Any] = {}
+    evaluations: List[tuple] = []  # (column, where, result) of every evaluation read
     for path in paths:
         cfg = _load_yaml(path / "config.yaml")
         label, command = run_label(path, root), str(cfg.get("command"))
         run_rows.append(_run_row(path, label, command, cfg))
         if command == "pretrain":
             rows += _train_rows(path, label)
-            rows += _eval_rows(path, label)
+            rows += _eval_rows(path, label, evaluations)
         elif command == "unlearn":
             rows += _unlearn_rows(path, label)
         elif command == "compare" and (path / "aligned.csv").is_file():
             aligned.append(pd.read_csv(path / "aligned.csv").assign(run=label))
         elif command == "study" and (path / "results.csv").is_file():
             studies[label] = pd.read_csv(path / "results.csv")
+    check_columns(evaluations)
     metrics = pd.DataFrame(rows, columns=TIDY_COLUMNS)
     runs = pd.DataFrame(run_rows)
     if not runs.empty:
@@ -174,8 +181,9 @@ def _train_rows(path: Path, label: str) -> List[list]:
     return rows
 
 
-def _eval_rows(path: Path, label: str) -> List[list]:
-    """runs/<name>/eval/<checkpoint>/<benchmark>.json of the pretrain run at runs/<name>/pretrain."""
+def _eval_rows(path: Path, label: str, seen: Optional[List[tuple]] = None) -> List[list]:
+    """runs/<name>/eval/<checkpoint>/<benchmark>.json of the pretrain run at runs/<name>/pretrain; each result
+    read is also appended to `seen` as (column, where, result)."""
     from babybias.analysis.dynamics import result_intervals, result_records
 
     eval_root = path.parent / "eval"
@@ -189,6 +197,8 @@ def _eval_rows(path: Path, label: str) -> List[list]:
         step, fraction = _checkpoint_position(path, ckpt_name, result)
         benchmark = result_path.stem
         intervals = result_intervals(result)
+        if seen is not None:
+            seen.append((benchmark, f"{label}/{ckpt_name}", result))
         for category, metric, value in result_records(result):
             rows.append([label, "pretrain", "eval", ckpt_name, step, fraction, None, benchmark, category, metric,
                          value, *intervals.get((category, metric), NO_CI)])
