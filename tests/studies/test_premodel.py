@@ -114,6 +114,7 @@ class _StudyCfg:
     seed: int = 0
     seeds: list = field(default_factory=lambda: [0])
     overrides: list = field(default_factory=list)
+    crows_pairs_scoring: list = field(default_factory=lambda: ["shared"])
     data: DataConfig = None
     paths: PathsConfig = None
 

@@ -31,6 +31,10 @@ class StudyConfig:
     (runs/<name>/study/summary.csv). null = the size preset's `seeds` (paper: [0, 1, 2]), else [seed]."""
     overrides: List[str] = field(default_factory=list)
     """Extra overrides given to every chained command (e.g. ["impl=gpu_bf16"])."""
+    crows_pairs_scoring: List[str] = field(default_factory=list)
+    """The CrowS-Pairs scoring(s) the study reports, stated by each experiment preset: shared (Nangia et al.
+    2020, PLL of the unmodified tokens) | modified (bias-bench, Meade et al. 2022: mean log-probability of the
+    modified tokens). The first is the study's own; each further one is evaluated and reported beside it."""
     presets: Dict[str, Any] = field(default_factory=dict)
     """size -> {command or role -> list of overrides}; filled by the experiment preset."""
     report: bool = True
@@ -43,6 +47,10 @@ class StudyConfig:
 
         if self.size not in SIZES:
             raise ConfigError(f"size={self.size!r} is not known", fix="use size=tiny or size=paper")
+        scorings = list(self.crows_pairs_scoring)
+        if any(s not in ("shared", "modified") for s in scorings) or len(set(scorings)) != len(scorings):
+            raise ConfigError(f"crows_pairs_scoring={scorings} is not a list of distinct shared|modified",
+                              fix="use crows_pairs_scoring=[shared], [modified] or [shared,modified]")
 
     @property
     def preset(self) -> Dict[str, Any]:

@@ -31,11 +31,13 @@ def model_presets(preset: Dict[str, Any]) -> Dict[str, List[str]]:
 def pretrain_and_evaluate(ctx: Any, label: str, overrides: List[str], seed: int, checkpoints: str = "all") -> Path:
     """runs/<study>/<label>/seed<seed>/pretrain, pretrained (skipped when DONE) and evaluated."""
     from babybias.launch.compose import run_command
+    from babybias.studies.premodel import evaluate_overrides
 
     name = f"{ctx.name}/{label}/seed{seed}"
     run_dir = Path(ctx.runs_root) / name / "pretrain"
     run_command("pretrain", [*ctx.pretrain, *overrides, f"name={name}", f"seed={seed}", *ctx.common])
-    run_command("evaluate", [f"run={run_dir}", f"checkpoints={checkpoints}", *ctx.evaluate, *ctx.common])
+    for evaluate in evaluate_overrides(ctx, list(ctx.evaluate)):  # one call per stated CrowS-Pairs scoring
+        run_command("evaluate", [f"run={run_dir}", f"checkpoints={checkpoints}", *evaluate, *ctx.common])
     return run_dir
 
 
@@ -47,6 +49,7 @@ def finish_study(cfg: Any, ctx: Any, table: Any, title: str, by: Optional[List[s
     from babybias.analysis.report_html import markdown_table
     from babybias.runs import RunDir, atomic_write_text
     from babybias.studies.summary import write_seed_summary
+    from babybias.studies.premodel import crows_note
 
     study = RunDir(Path(ctx.runs_root) / ctx.name / "study").create()
     study.clear_done()
@@ -54,7 +57,7 @@ def finish_study(cfg: Any, ctx: Any, table: Any, title: str, by: Optional[List[s
     csv, md = study / "results.csv", study / "results.md"
     atomic_write_text(csv, table.to_csv(index=False))
     summary, section = write_seed_summary(study.path, table, by, values)
-    atomic_write_text(md, f"# {title}\n\n{markdown_table(table)}\n{section}")
+    atomic_write_text(md, f"# {title}\n\n{crows_note(ctx)}\n\n{markdown_table(table)}\n{section}")
     study.mark_done({"rows": len(table), "csv": str(csv), "markdown": str(md), "summary": str(summary)})
     print(f"{title}\n\n{markdown_table(table)}\n{section}\nstudy outputs: {study.path.resolve()}")
     return {"table": table, "csv": str(csv), "markdown": str(md), "summary": str(summary)}

@@ -9,8 +9,10 @@ resolved config.yaml and DONE. The plots draw error bars: the interval across se
 the run's 95% item-bootstrap interval from its result file.
 
 Bias numbers are the gender rows of CrowS-Pairs (metric score, % of pairs where the stereotypical sentence
-is preferred; 50 = unbiased; Nangia et al. 2020) and StereoSet intrasentence (SS, 50 = unbiased; LMS;
-ICAT; Nadeem et al. 2021), read from the evaluate result files.
+is preferred; 50 = unbiased; scored as the preset states in `crows_pairs_scoring`, shared = Nangia et al.
+2020) and StereoSet intrasentence (SS, 50 = unbiased; LMS; ICAT; Nadeem et al. 2021), read from the evaluate
+result files. Every study that evaluates CrowS-Pairs states its scoring (`crows_pairs_scoring`); the helpers
+here (`evaluate_overrides`, `crows_note`) run and name each stated scoring for all the studies.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class StudyContext:
     evaluate: list[str] = field(default_factory=list)
     common: list[str] = field(default_factory=list)
     """Overrides for every command: data root, run root (from the study config) and `overrides=`."""
+    crows_scorings: list[str] = field(default_factory=list)
+    """The CrowS-Pairs scorings the study states (`crows_pairs_scoring`), its own first."""
 
 
 def context_of(cfg) -> tuple[StudyContext, dict]:
@@ -72,7 +76,45 @@ def context_of(cfg) -> tuple[StudyContext, dict]:
         common.append(f"data.mirror={cfg.data.mirror}")
     seeds = list(cfg.seeds or preset.get("seeds") or [cfg.seed])  # seeds=[...], else the preset's, else seed
     return StudyContext(cfg.name, cfg.paths.runs, seeds, list(preset.get("pretrain", [])),
-                        list(preset.get("evaluate", [])), common), preset
+                        list(preset.get("evaluate", [])), common, list(getattr(cfg, "crows_pairs_scoring", []))), preset
+
+
+SCORING_REFERENCES = {"shared": "Nangia et al. 2020: pseudo-log-likelihood of the tokens the two sentences share",
+                      "modified": "bias-bench, Meade et al. 2022: mean log-probability of the modified tokens"}
+
+
+def evaluates_crows(overrides: list[str]) -> bool:
+    """Whether `babybias evaluate` with these overrides scores CrowS-Pairs (its default eval list does)."""
+    evals = [o for o in overrides if o.startswith("eval=")]
+    return not evals or "crows_pairs" in evals[-1]
+
+
+def evaluate_overrides(ctx: StudyContext, overrides: list[str]) -> list[list[str]]:
+    """The `babybias evaluate` override lists that give every CrowS-Pairs scoring the study states: `overrides`
+    with its own scoring, then CrowS-Pairs alone with each further one (crows_pairs.json, crows_pairs-modified.json)."""
+    if not evaluates_crows(overrides):
+        return [overrides]
+    if not ctx.crows_scorings:
+        raise ConfigError("this study evaluates CrowS-Pairs but does not state which scoring it reports",
+                          fix="set crows_pairs_scoring=[shared] (Nangia et al.) or [modified] (bias-bench) in the preset")
+    plain = [o for o in overrides if not o.startswith("crows_pairs.scoring=")]
+    first, *more = ctx.crows_scorings
+    return [[*plain, f"crows_pairs.scoring={first}"],
+            *[[*(o for o in plain if not o.startswith("eval=")), "eval=[crows_pairs]", f"crows_pairs.scoring={s}"]
+              for s in more]]
+
+
+def crows_stem(scoring: str) -> str:
+    """The result file stem of a CrowS-Pairs scoring (fp32, no debiasing)."""
+    return "crows_pairs" if scoring == "shared" else f"crows_pairs-{scoring}"
+
+
+def crows_note(ctx: StudyContext) -> str:
+    """One line for a study's results: the CrowS-Pairs scoring(s) it reports."""
+    if not ctx.crows_scorings:
+        return ""
+    named = "; ".join(f"{crows_stem(s)} = {s} ({SCORING_REFERENCES[s]})" for s in ctx.crows_scorings)
+    return f"CrowS-Pairs scoring: {named}."
 
 
 def run_arm(ctx: StudyContext, arm: Arm, seed: int) -> dict[str, Any]:
@@ -83,12 +125,12 @@ def run_arm(ctx: StudyContext, arm: Arm, seed: int) -> dict[str, Any]:
     name = f"{ctx.name}/{arm.label}/seed{seed}"
     run_dir = Path(ctx.runs_root) / name / "pretrain"
     run_command("pretrain", [*ctx.pretrain, *arm.corpus, f"name={name}", f"seed={seed}", *ctx.common])
-    run_command("evaluate", [f"run={run_dir}", f"eval=[{','.join(BENCHMARKS)}]", "checkpoints=final",
-                             *ctx.evaluate, *ctx.common])
+    for overrides in evaluate_overrides(ctx, [f"eval=[{','.join(BENCHMARKS)}]", *ctx.evaluate]):
+        run_command("evaluate", [f"run={run_dir}", "checkpoints=final", *overrides, *ctx.common])
     eval_dir = select_checkpoints(str(run_dir), "final", ctx.runs_root)[0].eval_dir
     row = {"arm": arm.label, "group": arm.group, "female_ratio": arm.female_ratio, "seed": seed, "run": str(run_dir)}
     row.update(corpus_stats(run_dir))
-    row.update(gender_bias(eval_dir))
+    row.update(gender_bias(eval_dir, crows_stem(ctx.crows_scorings[0])))
     return row
 
 
@@ -102,12 +144,12 @@ def corpus_stats(run_dir: Path) -> dict[str, Any]:
     return {"train_sentences": train.get("sentences"), "female_ratio_achieved": train.get("female_sentence_ratio")}
 
 
-def gender_bias(eval_dir: Path) -> dict[str, Any]:
-    """The gender rows of the CrowS-Pairs and StereoSet result files of one checkpoint, with the 95% CIs of
-    the CrowS-Pairs metric score and the StereoSet SS (None where a file has none)."""
+def gender_bias(eval_dir: Path, crows: str = "crows_pairs") -> dict[str, Any]:
+    """The gender rows of the CrowS-Pairs (result file stem `crows`) and StereoSet result files of one checkpoint,
+    with the 95% CIs of the CrowS-Pairs metric score and the StereoSet SS (None where a file has none)."""
     out = {}
     for bench in BENCHMARKS:
-        path = eval_dir / f"{bench}.json"
+        path = eval_dir / f"{crows if bench == 'crows_pairs' else bench}.json"
         if not path.is_file():
             raise BabybiasError(f"{path} is missing after evaluation", fix="rerun the study (finished runs are skipped)")
         result = json.loads(path.read_text())
@@ -145,7 +187,8 @@ def run_study(cfg, arms: list[Arm], plot: Callable, plot_name: str, title: str) 
     paths = {"csv": study / "results.csv", "markdown": study / "results.md", "plot": study / plot_name}
     atomic_write_text(paths["csv"], table.to_csv(index=False))
     paths["summary"], section = write_seed_summary(study.path, table, ARM_COLUMNS, SEED_VALUES)
-    atomic_write_text(paths["markdown"], f"# {title}\n\n{markdown_table(table)}\n\n{section}")
+    atomic_write_text(paths["markdown"],
+                      f"# {title}\n\n{crows_note(ctx)}\n\n{markdown_table(table)}\n\n{section}")
     with atomic_path(paths["plot"]) as tmp:
         plot(table, tmp, title)
     study.mark_done({"rows": len(table), **{k: str(v) for k, v in paths.items()}})
