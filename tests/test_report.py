@@ -120,3 +120,33 @@ def test_pearson():
     assert pearson(x, 2 * x + 1) == pytest.approx(1.0)
     assert pearson(x, -x) == pytest.approx(-1.0)
     assert np.isnan(pearson(x, np.ones(5)))
+
+
+def _set_result(root: Path, run: str, ckpt: str, **fields) -> None:
+    path = root / run / "eval" / ckpt / "crows_pairs.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **fields}))
+
+
+def test_report_refuses_to_mix_precisions_or_crows_scorings_in_one_column(tmp_path):
+    root = tmp_path / "runs"
+    for name in ("a", "b"):
+        write_pretrain(root, name, "tiny", [50.0, 55.0, 60.0])
+        for ckpt in CKPTS:
+            _set_result(root, name, ckpt, scoring={"precision": "fp32"}, options={"scoring": "shared"},
+                        metric_options={"scoring": "shared", "round_decimals": 3})
+    assert len(gather(f"{root}/**").metrics)  # one variant: fine
+
+    _set_result(root, "b", "final", scoring={"precision": "bf16"})
+    with pytest.raises(BabybiasError, match=r"column 'crows_pairs' would mix .*scoring precision: fp32 vs bf16") as err:
+        run_command("report", [f"runs={root}/**", f"out={tmp_path / 'out'}"])
+    assert "\n" not in str(err.value) and "babybias evaluate" in err.value.fix
+
+    # an older file (no `scoring` block) ran at its impl precision: bf16 there is refused as well
+    _set_result(root, "b", "final", scoring=None, engine={"precision": "bf16"})
+    with pytest.raises(BabybiasError, match="scoring precision: fp32 vs bf16"):
+        gather(f"{root}/**")
+
+    _set_result(root, "b", "final", scoring={"precision": "fp32"}, options={"scoring": "modified"},
+                metric_options={"scoring": "modified", "round_decimals": 3})
+    with pytest.raises(BabybiasError, match="options.scoring: shared vs modified"):
+        gather(f"{root}/**")

@@ -74,9 +74,18 @@ class Recorder:
             folder = run.parent / "eval" / "final"
             folder.mkdir(parents=True, exist_ok=True)
             size = 64 if "babylm" in str(run) else 96
-            stem, ss = ("stereoset", 60.0) if "debias" not in args else (f"stereoset-{args['debias']}", 55.0)
-            ss += size / 100 if "debias" in args else 0
-            (folder / f"{stem}.json").write_text(json.dumps({"summary": {"ss": ss, "lms": 80.0}}))
+            if "stereoset" in args.get("eval", "[stereoset]"):  # an older result file: no options, no base_variant
+                stem, ss = ("stereoset", 60.0) if "debias" not in args else (f"stereoset-{args['debias']}", 55.0)
+                ss += size / 100 if "debias" in args else 0
+                (folder / f"{stem}.json").write_text(json.dumps({"summary": {"ss": ss, "lms": 80.0}}))
+            if "crows_pairs" in args.get("eval", ""):  # as the real command writes it
+                scoring = args["crows_pairs.scoring"]
+                base = "crows_pairs" if scoring == "shared" else f"crows_pairs-{scoring}"
+                score = (60.0 if scoring == "shared" else 70.0) - (("debias" in args) * (5 + size / 100))
+                options = {"scoring": scoring, **({"debias": {"method": args["debias"]}} if "debias" in args else {})}
+                stem = base + (f"-{args['debias']}" if "debias" in args else "")
+                (folder / f"{stem}.json").write_text(json.dumps({
+                    "summary": {"metric_score": score}, "base_variant": base, "options": options}))
         return None
 
 
@@ -134,6 +143,45 @@ def test_debias_transfer_correlates_the_two_models_bias_changes(tmp_path, record
     assert rows["change_bert_base"].tolist() == pytest.approx([-4.04] * 3)
     # lms is unchanged (0, 0) and ss moves together: the changes of the two models are perfectly correlated
     assert table[table["method"] == "ALL"]["change_babylm"].item() == pytest.approx(1.0)
+
+
+def test_debias_transfer_reports_both_crows_scorings_and_correlates_its_own(tmp_path, recorder):
+    from babybias.studies import debias_transfer
+
+    cfg = _study(tmp_path, "debias_transfer")
+    assert cfg.crows_pairs_scoring == ["modified", "shared"]  # stated by the preset: bias-bench's, then Nangia's
+    cfg.presets["tiny"]["evaluate"] = ["impl=cpu", "eval=[crows_pairs,stereoset]"]
+    table = debias_transfer.run(cfg)["table"]
+    evaluates = [dict(o.split("=", 1) for o in overrides) for c, overrides in recorder.calls if c == "evaluate"]
+    # per model: the baseline and each of the 3 methods, each evaluated with both scorings
+    assert [(e["eval"], e["crows_pairs.scoring"]) for e in evaluates[:2]] == [
+        ("[crows_pairs,stereoset]", "modified"), ("[crows_pairs]", "shared")]
+    assert len(evaluates) == 2 * 4 * 2
+    methods = table[table["method"] != "ALL"]
+    for metric, change in (("crows_pairs-modified.metric_score", -5.64), ("crows_pairs.metric_score", -5.64)):
+        rows = methods[methods["metric"] == metric]
+        assert set(rows["method"]) == {"inlp", "sentence_debias", "self_debias"}
+        assert rows["change_babylm"].tolist() == pytest.approx([change] * 3)
+    # Pearson r counts CrowS-Pairs once (the study's own scoring): 3 methods x (crows, ss, lms)
+    assert table[table["method"] == "ALL"]["metric"].item() == "pearson_r over 9 points"
+    markdown = (tmp_path / "runs" / "debias_transfer_tiny" / "study" / "results.md").read_text()
+    assert "CrowS-Pairs scoring: crows_pairs-modified = modified (bias-bench" in markdown
+    assert "crows_pairs = shared (Nangia et al. 2020" in markdown
+
+
+def test_a_study_that_scores_crows_pairs_must_state_how(tmp_path):
+    from babybias.studies.premodel import StudyContext, evaluate_overrides
+
+    ctx = StudyContext("s", str(tmp_path), [0])
+    assert evaluate_overrides(ctx, ["eval=[stereoset]"]) == [["eval=[stereoset]"]]
+    with pytest.raises(ConfigError, match="does not state which scoring"):
+        evaluate_overrides(ctx, ["impl=cpu"])  # evaluate's default list includes CrowS-Pairs
+    ctx.crows_scorings = ["shared"]
+    assert evaluate_overrides(ctx, ["crows_pairs.scoring=modified"]) == [["crows_pairs.scoring=shared"]]
+    with pytest.raises(ConfigError, match="crows_pairs_scoring"):
+        compose_command("study", ["experiment=bias_dynamics", "crows_pairs_scoring=[shared,shared]"])
+    for experiment in ("bias_dynamics", "imbalance_sweep", "detox"):
+        assert compose_command("study", [f"experiment={experiment}"]).crows_pairs_scoring == ["shared"]
 
 
 def test_study_checks_its_data_before_the_first_run(tmp_path, recorder):

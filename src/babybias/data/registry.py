@@ -1,8 +1,9 @@
 """The registry of data sets: files with sha256 checksums, public sources, and licenses.
 
 Checksums live in `checksums.json` (regenerate with scripts/make_checksums.py): a sha256, or
-`git-blob-sha1:<id>` (the file's git object id) for a file known only from its repository's tree. `babybias data prepare`
-copies a data set from a mirror folder, or downloads it from its public address when no mirror is set.
+`git-blob-sha1:<id>` (the file's git object id) for a file known only from its repository's tree.
+`babybias data prepare` copies a data set from a mirror folder, or downloads it from its public address when no
+mirror is set.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def evaluate_overrides(ctx: StudyContext, overrides: list[str]) -> list[list[str
         return [overrides]
     if not ctx.crows_scorings:
         raise ConfigError("this study evaluates CrowS-Pairs but does not state which scoring it reports",
-                          fix="set crows_pairs_scoring=[shared] (Nangia et al.) or [modified] (bias-bench) in the preset")
+                          fix="state crows_pairs_scoring=[shared] (Nangia et al.) or [modified] (bias-bench)")
     plain = [o for o in overrides if not o.startswith("crows_pairs.scoring=")]
     first, *more = ctx.crows_scorings
     return [[*plain, f"crows_pairs.scoring={first}"],
