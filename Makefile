@@ -49,6 +49,7 @@ bench: setup
 	$(BIN)/python benchmarks/scoring_speed.py
 	$(BIN)/python benchmarks/fairsisa_speed.py
 	$(BIN)/python benchmarks/interval_cost.py
+	$(BIN)/python benchmarks/reuse_check_cost.py
 
 bench-gpu: setup
 	$(BIN)/python benchmarks/gpu_pretrain.py
