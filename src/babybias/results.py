@@ -92,24 +92,34 @@ def _stem_part(name: str, label: str, value: Any) -> str:
 
 
 # ---------------------------------------------------------------- what a number depends on
-def weights_file(model_dir: str | os.PathLike) -> Path | None:
-    """The checkpoint's weights file (safetensors, else a PyTorch bin), or None."""
-    return next((Path(model_dir) / n for n in WEIGHT_FILES if (Path(model_dir) / n).is_file()), None)
+def weights_files(model_dir: str | os.PathLike) -> list[Path]:
+    """The checkpoint's weights: model.safetensors (else pytorch_model.bin), or its shards; [] when none."""
+    folder = Path(model_dir)
+    for name in WEIGHT_FILES:
+        if (folder / name).is_file():
+            return [folder / name]
+    for pattern in ("model-*-of-*.safetensors", "pytorch_model-*-of-*.bin"):
+        shards = sorted(folder.glob(pattern))
+        if shards:
+            return shards
+    return []
 
 
 _WEIGHTS_SHA256: dict[tuple, str] = {}
 
 
 def weights_sha256(model_dir: str | os.PathLike) -> str | None:
-    """sha256 of a checkpoint's weights file, hashed once per process while the file stays the same
-    (path, inode, size and mtime), since every benchmark and the debias artifacts ask for it."""
-    path = weights_file(model_dir)
-    if path is None:
+    """sha256 of a checkpoint's weights file (of the shards' `name sha256` lines when sharded), hashed once per
+    process while the files stay the same (path, inode, size, mtime): every benchmark and artifact asks for it."""
+    files = weights_files(model_dir)
+    if not files:
         return None
-    st = path.stat()
-    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    stats = [(str(f.resolve()), f.stat().st_ino, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    key = tuple(stats)
     if key not in _WEIGHTS_SHA256:
-        _WEIGHTS_SHA256[key] = file_sha256(path)
+        digests = [file_sha256(f) for f in files]
+        _WEIGHTS_SHA256[key] = digests[0] if len(files) == 1 else hashlib.sha256(
+            "".join(f"{f.name} {d}\n" for f, d in zip(files, digests)).encode()).hexdigest()
     return _WEIGHTS_SHA256[key]
 
 

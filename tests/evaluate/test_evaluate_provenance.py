@@ -147,3 +147,17 @@ def test_a_debiased_result_records_the_configuration_applied_read_from_the_artif
     again = json.loads((tiny_run.parent / "eval" / "step-0000100" / f"{other}.json").read_text())
     assert other != stem and again["debias_applied"]["folder"] != applied["folder"]
     assert again["summary"]["pppl"] != result["summary"]["pppl"]
+
+
+def test_weights_hash_covers_every_shard(tmp_path):
+    single, sharded = tmp_path / "single", tmp_path / "sharded"
+    single.mkdir()
+    sharded.mkdir()
+    (single / "model.safetensors").write_bytes(b"abc")
+    assert weights_sha256(single) == file_sha256(single / "model.safetensors")
+    for k in (1, 2):
+        (sharded / f"model-0000{k}-of-00002.safetensors").write_bytes(b"x" * k)
+    first = weights_sha256(sharded)
+    (sharded / "model-00002-of-00002.safetensors").write_bytes(b"yyy")  # a retrained shard
+    assert first is not None and weights_sha256(sharded) != first
+    assert weights_sha256(tmp_path) is None  # no weights: never treated as the same model
