@@ -33,12 +33,21 @@ class TokenizerConfig:
             raise ConfigError(f"tokenizer.vocab_size={self.vocab_size} is too small", fix="use tokenizer.vocab_size>=16")
 
 
+ARCHITECTURES = ("bert", "ltg_bert")
+
+
 @dataclass
 class ModelConfig:
-    """A BERT encoder with a masked-LM head (transformers' BertForMaskedLM, so AutoModelForMaskedLM loads it)."""
+    """An encoder with a masked-LM head, saved as a transformers model (AutoModelForMaskedLM loads it).
+
+    `architecture=bert` is transformers' BertForMaskedLM; `architecture=ltg_bert` is LTG-BERT (Samuel et al.
+    2023; babybias.ltg_bert), the seed paper's BabyLM. The sizes below mean the same for both.
+    """
 
     name: str = "babylm"
-    """babylm | bert_base | tiny (a label; the sizes below define the model)."""
+    """babylm | bert_base | ltg_bert | ltg_bert_small | tiny (a label; the fields below define the model)."""
+    architecture: str = "bert"
+    """bert | ltg_bert"""
     hidden_size: int = 384
     num_layers: int = 12
     num_heads: int = 6
@@ -49,9 +58,18 @@ class ModelConfig:
     vocab_size: Optional[int] = None
     """null = the tokenizer's vocabulary size (the usual choice)."""
     initializer_range: float = 0.02
+    """BERT's init std (LTG-BERT's init is fixed by the paper: truncated normal, std sqrt(2 / (5 H)))."""
     layer_norm_eps: float = 1e-12
+    position_bucket_size: int = 32
+    """LTG-BERT: relative-position buckets per direction (exact up to half of it, log-spaced beyond)."""
 
     def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(f"model.architecture={self.architecture!r} is not known",
+                              fix=f"use model.architecture={'|'.join(ARCHITECTURES)} (or model=ltg_bert)")
+        if self.position_bucket_size < 2:
+            raise ConfigError(f"model.position_bucket_size={self.position_bucket_size} is too small",
+                              fix="use model.position_bucket_size>=2 (LTG-BERT: 32)")
         if self.hidden_size % self.num_heads:
             raise ConfigError(
                 f"model.hidden_size={self.hidden_size} is not divisible by model.num_heads={self.num_heads}",

@@ -150,6 +150,9 @@ def load_masked_lm(path: str | Path, device: str = "auto", precision: str = "fp3
     """(HFMaskedLM, tokenizer) from a checkpoint directory holding HF model and tokenizer files."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
+    from babybias.ltg_bert import register_auto_classes
+
+    register_auto_classes()  # model_type ltg_bert
     path = Path(path)
     if not (path / "config.json").is_file():
         raise BabybiasError(f"{path} is not a model checkpoint (no config.json)",

@@ -112,9 +112,16 @@ def load_weights_into(model, folder: str | Path) -> None:
         raise BabybiasError(f"{folder} has no model.safetensors", fix="pass a checkpoint folder written by `babybias pretrain`")
     saved = load_file(str(file))
     missing, unexpected = model.load_state_dict(saved, strict=False)
-    # the decoder weight is tied to the word embeddings and not stored separately
-    missing = [k for k in missing if k not in ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias")]
+    # a tied parameter (the decoder weight is the word embedding matrix) is stored once, under one of its names
+    missing = [k for k in missing if not _tied_to_a_loaded_name(model, k, set(missing))]
     if missing or unexpected:
         raise BabybiasError(f"{folder} does not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})",
                             fix="use the model config it was trained with")
     model.tie_weights()
+
+
+def _tied_to_a_loaded_name(model, name: str, missing: set[str]) -> bool:
+    """Whether parameter `name` is the same tensor as a parameter that was loaded under another name."""
+    params = dict(model.named_parameters(remove_duplicate=False))
+    target = params.get(name)
+    return target is not None and any(p is target and other not in missing for other, p in params.items())

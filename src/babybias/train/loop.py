@@ -20,7 +20,7 @@ import torch
 
 from babybias.configs.spine import PretrainConfig
 from babybias.errors import BabybiasError
-from babybias.model import MaskedLMObjective, build_model, check_compatible, count_parameters
+from babybias.model import MaskedLMObjective, build_model, check_compatible, training_flops_per_token
 from babybias.runs import RunDir, child_seed, to_jsonable
 from babybias.train import checkpoint as ckpt
 from babybias.train import distributed, precision
@@ -48,7 +48,7 @@ class TrainResult:
     validation_loss: float | None
     model_dir: Path | None
     model: Any = field(default=None, repr=False)
-    """The trained BertForMaskedLM (for Python callers such as benchmarks and tests)."""
+    """The trained masked LM (for Python callers such as benchmarks and tests)."""
 
 
 class Pretrainer:
@@ -104,8 +104,7 @@ class Pretrainer:
         if resume_from is not None:
             self._restore(resume_from)
         self._peak_flops = precision.peak_flops(self.device)  # None on CPU: no MFU
-        self._flops_per_token = precision.flops_per_token(count_parameters(self.model, exclude_embeddings=True),
-                                                          cfg.model.num_layers, cfg.model.hidden_size, cfg.train.seq_len)
+        self._flops_per_token = training_flops_per_token(self.model, cfg.model, cfg.train.seq_len)
 
     # ------------------------------------------------------------ setup helpers
     def _wrap_ddp(self, module: torch.nn.Module) -> torch.nn.Module:

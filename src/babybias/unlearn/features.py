@@ -53,6 +53,9 @@ def quiet_from_pretrained(cls, model_dir: Path):
     its encoder alone always reports the unused MLM-head weights."""
     from transformers.utils import logging
 
+    from babybias.ltg_bert import register_auto_classes
+
+    register_auto_classes()  # model_type ltg_bert
     before = logging.get_verbosity()
     logging.set_verbosity_error()
     try:
