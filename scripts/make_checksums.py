@@ -3,7 +3,9 @@
     python scripts/make_checksums.py ../shared/data
 
 Records the sha256 of every data file (README files excluded) of each registered data set. Registered files
-the mirror lacks keep their entry (e.g. StereoSet's canonical dev.json, registered by its git blob id).
+the mirror lacks keep their entry (e.g. StereoSet's canonical dev.json, registered by its git blob id). Data sets
+registered with a file list instead (`DatasetSpec.files`, the BabyLM corpora) are skipped: their checksums are
+recorded on first use.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from babybias.runs import file_sha256
 def main(mirror: str) -> None:
     root = Path(mirror)
     out = {}
-    for name in DATASETS:
+    for name, spec in DATASETS.items():
+        if not spec.pinned:  # recorded on first use in the data root's lock file (babybias.data.lock)
+            continue
         folder = root / name
         files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("README"))
         kept = {rel: digest for rel, digest in files_of(name).items() if not (folder / rel).is_file()}

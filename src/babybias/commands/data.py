@@ -9,7 +9,8 @@ from babybias.errors import ConfigError
 
 
 def run(cfg: DataCommandConfig) -> None:
-    names = list(cfg.datasets) or list(DATASETS)
+    # no names: every data set but the large ones prepared on request (the BabyLM corpora); `list` shows all
+    names = list(cfg.datasets) or [n for n, spec in DATASETS.items() if cfg.action == "list" or not spec.on_request]
     if cfg.action == "list":
         _list(names, cfg)
     elif cfg.action == "prepare":
@@ -37,4 +38,5 @@ def _list(names: list[str], cfg: DataCommandConfig) -> None:
         spec = DATASETS[name]
         status = store.check(name, root)
         state = "verified" if status.ok else ("absent" if status.present == 0 else "BAD")
+        state += "" if spec.pinned or status.present == 0 else " (lock)"
         print(f"{name:30s} {state:12s} {status.present:>5d}/{status.expected:<5d}  {spec.license} / {spec.source}")

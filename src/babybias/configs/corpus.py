@@ -26,6 +26,9 @@ class CorpusConfig:
     """Keep only the first N sentences after cleaning and deduplication (null = all)."""
     min_words: int = 3
     """Drop sentences with fewer whitespace-separated words than this (after cleaning)."""
+    deduplicate: bool = True
+    """Drop exact duplicate lines across the corpus (first kept). false keeps repeated utterances ("what's that?"),
+    as the BabyLM baselines do (experiment=paper_ltgbert)."""
     dryrun_sentences_per_source: int = 2000
     """With `dryrun=true`, read only the first N sentences of each source."""
     mutate_validation: bool = False

@@ -18,7 +18,7 @@ class DataCommandConfig:
 
     action: str = "list"
     datasets: List[str] = field(default_factory=list)
-    """Data set names; empty = all registered data sets."""
+    """Data set names; empty = all registered data sets except the large ones prepared on request (babylm_*)."""
     data: DataConfig = field(default_factory=DataConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 

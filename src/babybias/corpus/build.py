@@ -85,6 +85,8 @@ def _plan(cfg, data_cfg, seed: int, dryrun: bool) -> _Plan:
     }
     if dryrun:
         payload["options"]["dryrun_sentences_per_source"] = cfg.dryrun_sentences_per_source
+    if not cfg.deduplicate:  # added later: in the key only when not at its default, so cached corpora stay valid
+        payload["options"]["deduplicate"] = False
     if cfg.mutation != "original":
         payload["options"]["mutate_validation"] = cfg.mutate_validation
     if mutation.seeded:
@@ -133,7 +135,7 @@ def read_sentences(sources: list[Source], cfg, dryrun: bool) -> tuple[list[str],
         kept = kept[:cap] if cap is not None else kept
         per_source.append({"name": source.name, "lines_read": lines, "sentences": len(kept), "dropped_short": short})
         sentences.extend(kept)
-    unique = dedupe(sentences)
+    unique = dedupe(sentences) if cfg.deduplicate else sentences
     duplicates = len(sentences) - len(unique)
     truncated = 0
     if cfg.max_sentences is not None and len(unique) > cfg.max_sentences:
@@ -142,7 +144,7 @@ def read_sentences(sources: list[Source], cfg, dryrun: bool) -> tuple[list[str],
     report = {"per_source": per_source, "dropped_duplicates": duplicates,
               "dropped_by_max_sentences": truncated, "sentences": len(unique),
               "rules": f"NFKC + ASCII quotes, whitespace collapsed, >= {cfg.min_words} words with a lower-case "
-                       "letter, exact duplicates removed (first kept)"}
+                       "letter, " + ("exact duplicates removed (first kept)" if cfg.deduplicate else "duplicates kept")}
     return unique, report
 
 

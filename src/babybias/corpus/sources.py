@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from babybias.corpus.babylm import babylm_lines
 from babybias.data import store
-from babybias.data.registry import DATASETS, files_of
+from babybias.data.registry import DATASETS
 from babybias.errors import DataError
 from babybias.runs import file_sha256
 
@@ -55,6 +56,9 @@ REGISTERED: dict[str, tuple[Callable[[Path], Iterator[str]], bool]] = {
     "nltk_state_union": (lambda d: _lines_of(sorted(d.glob("*.txt"))), False),
     "nltk_inaugural": (lambda d: _lines_of(sorted(d.glob("*.txt"))), False),
     "debian_bible_kjv": (_kjv_verses, False),
+    # one utterance or paragraph a line, cleaned per source (babybias.corpus.babylm)
+    "babylm_10m": (lambda d: babylm_lines(d, "train_10M"), True),
+    "babylm_100m": (lambda d: babylm_lines(d, "train_100M"), True),
 }
 
 
@@ -92,7 +96,7 @@ def resolve_source(name: str, data_cfg) -> Source:
                             fix=f"use corpus.sources from {', '.join(REGISTERED)} or paths to .txt/.jsonl files")
         folder = store.require(name, data_cfg)
         reader, presplit = REGISTERED[name]
-        checksums = files_of(name)
+        checksums = store.expected_files(name, store.data_root(data_cfg))  # pinned, or recorded on first use
         return Source(name, "registered", _digest(checksums), len(checksums), presplit, lambda: reader(folder))
     path = Path(name).expanduser()
     if path.is_dir():

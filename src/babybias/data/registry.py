@@ -4,6 +4,10 @@ Checksums live in `checksums.json` (regenerate with scripts/make_checksums.py): 
 `git-blob-sha1:<id>` (the file's git object id) for a file known only from its repository's tree.
 `babybias data prepare` copies a data set from a mirror folder, or downloads it from its public address when no
 mirror is set.
+
+A data set that could not be pinned when it was registered (the BabyLM corpora: not downloadable where babybias
+is developed) lists its files in `DatasetSpec.files` instead: the first `prepare` records their sha256 in the
+data root's lock file and every later check verifies against it (trust on first use; see babybias.data.store).
 """
 
 from __future__ import annotations
@@ -36,6 +40,16 @@ class DatasetSpec:
     """When set: the files are interchangeable copies of the same data, most preferred first. The data set is
     complete with any one of them present and verified; `prepare` takes what the mirror has, or downloads the
     first one with a public address."""
+    files: tuple[str, ...] = ()
+    """Relative paths of a data set without pinned checksums (see the module doc); empty = pinned."""
+    osf_archives: tuple[tuple[str, str], ...] = ()
+    """(OSF project id, path of a zip archive in its storage): downloaded and unpacked, members kept by path."""
+    on_request: bool = False
+    """Large or optional: prepared and verified only when named (`babybias data prepare datasets=[...]`)."""
+
+    @property
+    def pinned(self) -> bool:
+        return not self.files
 
 
 def _crp() -> str:
@@ -47,6 +61,22 @@ NLTK_DATA = f"{GH}/nltk/nltk_data/5db857e6f7df11eabb5e5665836db9ec8df07e28/packa
 UNINTENDED = f"{GH}/conversationai/unintended-ml-bias-analysis/9c7d91aaa53406a362354661a93e07956d95e59a"
 STEREOSET_COMMIT = "ead7d086a64a192a1eca88e0dd2fd163de375218"
 WINO = f"{GH}/uclanlp/corefBias/0bce984dd081bbc10b0622f326727a024c607895/WinoBias/wino"
+
+# BabyLM 2024 (Hu et al. 2024, "Findings of the second BabyLM challenge"): six sources, one file each per split
+BABYLM_SOURCES = ("bnc_spoken", "childes", "gutenberg", "open_subtitles", "simple_wiki", "switchboard")
+BABYLM_OSF = "ad7qg"  # https://osf.io/ad7qg/ (files: text_data/train_10M.zip, train_100M.zip, dev.zip, test.zip)
+BABYLM_LICENSE = ("mixed, per source (CHILDES: TalkBank rules; BNC: fair dealing; Gutenberg; OpenSubtitles; "
+                  "Simple Wikipedia: CC BY-SA; Switchboard)")
+
+
+def _babylm(name: str, words: str, track: str, train_dir: str) -> DatasetSpec:
+    files = tuple(f"{train_dir}/{s}.train" for s in BABYLM_SOURCES) + tuple(f"dev/{s}.dev" for s in BABYLM_SOURCES)
+    return DatasetSpec(
+        name, f"BabyLM 2024 {track}: {words} words of CHILDES, BNC spoken, Gutenberg, OpenSubtitles, Simple English "
+              "Wikipedia, Switchboard (*.train), plus the 10M-word dev set (*.dev)", BABYLM_LICENSE,
+        f"BabyLM 2024 text data, https://osf.io/{BABYLM_OSF}/ text_data/{train_dir}.zip and text_data/dev.zip",
+        files=files, osf_archives=((BABYLM_OSF, f"text_data/{train_dir}.zip"), (BABYLM_OSF, "text_data/dev.zip")),
+        on_request=True)
 
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
@@ -111,6 +141,8 @@ DATASETS: dict[str, DatasetSpec] = {
                     "Debian bible-kjv-text 4.38",
                     manual="apt-get install bible-kjv, then `bible -l100000 gen1:1-rev22:21` split into "
                            "`<ref>\\t<verse>` rows in kjv_verses.tsv"),
+        _babylm("babylm_10m", "10M", "strict-small", "train_10M"),
+        _babylm("babylm_100m", "100M", "strict", "train_100M"),
     ]
 }
 
@@ -121,5 +153,6 @@ def checksums() -> dict[str, dict[str, str]]:
 
 
 def files_of(name: str) -> dict[str, str]:
-    """Relative path -> sha256 of every file of a registered data set."""
+    """Relative path -> pinned sha256 of every file of a registered data set ({} for an unpinned one: see
+    `babybias.data.store.expected_files`, which also knows the checksums recorded on first use)."""
     return checksums().get(name, {})

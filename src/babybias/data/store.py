@@ -2,6 +2,8 @@
 
 `require(name, data_cfg)` is what every loader calls: it returns the data set's folder after checking
 that each registered file is present with the registered sha256, or raises a `DataError` naming the fix.
+Data sets registered without pinned checksums are checked against the sha256 recorded in the data root's lock
+file by their first `prepare` (babybias.data.lock).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from babybias.data import lock, osf
 from babybias.data.registry import DATASETS, DatasetSpec, files_of
 from babybias.errors import DataError
 from babybias.runs import file_sha256
@@ -47,6 +50,16 @@ def data_root(data_cfg) -> Path:
     return Path(data_cfg.root)
 
 
+def expected_files(name: str, root: Path) -> dict[str, str | None]:
+    """Relative path -> sha256 of a data set's files: pinned in the registry, else recorded in the lock file on
+    first use (None while nothing was recorded)."""
+    spec = _known(name)
+    if spec.pinned:
+        return files_of(name)
+    recorded = lock.locked_checksums(name, root) or {}
+    return {rel: recorded.get(rel) for rel in spec.files}
+
+
 def check(name: str, root: Path, full: bool = True) -> DatasetStatus:
     """Compare a data set's files under `root/name` with the registry (checksums when `full`).
 
@@ -55,7 +68,7 @@ def check(name: str, root: Path, full: bool = True) -> DatasetStatus:
     """
     spec = _known(name)
     folder = root / name
-    expected = files_of(name)
+    expected = expected_files(name, root)
     stamp = _read_stamp(folder)
     bad, present = [], 0
     for rel, digest in expected.items():
@@ -66,6 +79,9 @@ def check(name: str, root: Path, full: bool = True) -> DatasetStatus:
             continue
         present += 1
         if not full:
+            continue
+        if digest is None:
+            bad.append(f"{rel} (no checksum recorded in {lock.lock_path(root)})")
             continue
         key = f"{path.stat().st_size}:{path.stat().st_mtime_ns}"
         if stamp.get(rel) == key:
@@ -143,6 +159,11 @@ def prepare(name: str, data_cfg, force: bool = False) -> DatasetStatus:
         _copy_from_mirror(name, Path(data_cfg.mirror), target)
     else:
         _download(spec, target)
+    if not spec.pinned:
+        missing = [rel for rel in spec.files if not (target / rel).is_file()]
+        if missing:
+            raise DataError(f"{name}: after prepare, {missing[0]} is missing", fix="check the mirror folder or the download")
+        lock.record_or_verify(name, root, spec.files)
     status = check(name, root)
     if not status.ok:
         raise DataError(f"{name}: after prepare, {status.bad[0]}", fix="check the mirror folder or the download")
@@ -153,7 +174,7 @@ def _copy_from_mirror(name: str, mirror: Path, target: Path) -> None:
     source = mirror / name
     if not source.is_dir():
         raise DataError(f"mirror {mirror} has no folder {name!r}", fix="set data.mirror=PATH to a folder holding it")
-    files = list(files_of(name))
+    files = list(expected_files(name, target.parent))
     if DATASETS[name].alternatives:  # interchangeable copies: take the ones the mirror has
         files = [rel for rel in files if (source / rel).is_file()] or files[:1]
     for rel in files:
@@ -187,6 +208,10 @@ def _download(spec: DatasetSpec, target: Path) -> None:
                 return
     if spec.manual:
         raise DataError(f"{spec.name} has no direct public file", fix=spec.manual)
+    for project, path in spec.osf_archives:
+        osf.fetch_members(project, path, spec.files, target, spec.name)
+    if spec.osf_archives:
+        return
     if spec.archive_url:
         with zipfile.ZipFile(io.BytesIO(_fetch(spec.archive_url))) as zf:
             for member in zf.namelist():
