@@ -48,25 +48,30 @@ def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
             print(f"{run_dir.path} is already DONE; skipping (force=true runs it again)")
         return None
     resume_from = _resume_point(cfg, run_dir, latest_checkpoint(run_dir.path / "checkpoints"))
-    changes: dict = {}
     if resume_from is not None:
         cfg.seed = _check_resumable(cfg, requested_seed, resume_from)
-        changes = config_changes(run_dir, cfg)
-        if changes and dist.is_main:
-            listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
-            print(f"warning: resuming {run_dir.path} with changed settings ({listed}); the result will differ from "
-                  "an uninterrupted run of either config (recorded in meta.json and metrics.jsonl)")
+    data, corpus = prepare_data(cfg, dist)
+    cfg.train.steps = cfg.train.steps_for(len(data.train_blocks))  # train.epochs -> steps, now that blocks exist
+    changes = config_changes(run_dir, cfg) if resume_from is not None else {}
+    if changes and dist.is_main:
+        listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
+        print(f"warning: resuming {run_dir.path} with changed settings ({listed}); the result will differ from "
+              "an uninterrupted run of either config (recorded in meta.json and metrics.jsonl)")
     if dist.is_main:
         _prepare_run_dir(cfg, run_dir, fresh=resume_from is None)
+        record_inputs(run_dir, corpus, data.tokenizer_dir)
     distributed.barrier(dist)
 
-    data = prepare_data(cfg, run_dir, dist)
     if dist.is_main:
         run_dir.write_meta(inputs=data.inputs, device=str(device), world_size=dist.world_size,
                            resumed_from=str(resume_from) if resume_from else None,
                            config_changes_on_resume=changes)
     init_from = _resolve_init_from(cfg.init_from, cfg.paths.runs) if cfg.init_from and resume_from is None else None
     trainer = Pretrainer(cfg, run_dir, data, cfg.seed, dist, resume_from=resume_from, init_from=init_from)
+    if dist.is_main:
+        from babybias.train import budget
+
+        budget.announce(trainer)  # expected GPU-hours, for long runs
     if dist.is_main and resume_from is not None:
         print(f"resuming from {resume_from} (step {trainer.step})")
         if changes:
@@ -93,8 +98,9 @@ def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
 # ---------------------------------------------------------------- configuration
 def dryrun_config(cfg: PretrainConfig, world_size: int) -> PretrainConfig:
     """One optimizer step on a tiny batch, no intermediate checkpoints (the corpus builder slices the corpus)."""
-    train = dataclasses.replace(cfg.train, steps=1, warmup_steps=0, batch_size=2 * world_size, checkpoint_steps=[],
-                                checkpoint_every=None, validation_blocks=min(cfg.train.validation_blocks, 4))
+    train = dataclasses.replace(cfg.train, steps=1, epochs=None, warmup_steps=0, batch_size=2 * world_size,
+                                checkpoint_steps=[], checkpoint_every=None,
+                                validation_blocks=min(cfg.train.validation_blocks, 4))
     return dataclasses.replace(cfg, train=train)
 
 
@@ -213,9 +219,10 @@ def build_corpus_artifact(cfg: PretrainConfig) -> Any:
     return build_corpus(cfg.corpus, cfg.data, cfg.paths.cache, cfg.seed, dryrun=cfg.dryrun)
 
 
-def prepare_data(cfg: PretrainConfig, run_dir: RunDir, dist):
-    """Corpus -> tokenizer -> packed blocks; rank 0 builds what is missing while the other ranks wait."""
-    from babybias.tokenizer import build_tokenizer, copy_tokenizer_files
+def prepare_data(cfg: PretrainConfig, dist):
+    """Corpus -> tokenizer -> packed blocks; rank 0 builds what is missing while the other ranks wait.
+    Returns (TrainData, the corpus artifact); nothing is written into the run directory (see `record_inputs`)."""
+    from babybias.tokenizer import build_tokenizer
     from babybias.train import distributed
     from babybias.train.data import cached_blocks
     from babybias.train.loop import TrainData
@@ -230,13 +237,18 @@ def prepare_data(cfg: PretrainConfig, run_dir: RunDir, dist):
             if cfg.train.validation_blocks and val_path and Path(val_path).exists() and Path(val_path).stat().st_size:
                 val_blocks = cached_blocks(val_path, tok_dir, cfg.train.seq_len, cfg.paths.cache)
         distributed.barrier(dist)
-    if dist.is_main:
-        copy_tokenizer_files(tok_dir, run_dir.path / "tokenizer")
-        atomic_write_json(run_dir.path / "corpus.json", corpus_reference(corpus))
     inputs = {"corpus_key": corpus.key, "tokenizer_key": tok_dir.name}
     if val_blocks is not None and len(val_blocks) == 0:
         val_blocks = None
-    return TrainData(train_blocks, Path(tok_dir), val_blocks, inputs)
+    return TrainData(train_blocks, Path(tok_dir), val_blocks, inputs), corpus
+
+
+def record_inputs(run_dir: RunDir, corpus: Any, tokenizer_dir: Path) -> None:
+    """The run's own copy of its tokenizer and the reference to its corpus (rank 0, after the run dir is prepared)."""
+    from babybias.tokenizer import copy_tokenizer_files
+
+    copy_tokenizer_files(tokenizer_dir, run_dir.path / "tokenizer")
+    atomic_write_json(run_dir.path / "corpus.json", corpus_reference(corpus))
 
 
 def corpus_reference(corpus: Any) -> dict:

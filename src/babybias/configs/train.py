@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -13,7 +14,10 @@ class TrainConfig:
     """Masked-LM pretraining on packed fixed-length blocks with AdamW and a warmup + decay schedule."""
 
     steps: int = 1000
-    """Optimizer steps."""
+    """Optimizer steps (derived from `epochs` when that is set)."""
+    epochs: Optional[float] = None
+    """Passes over the packed train blocks; when set, `steps` = ceil(epochs x train blocks / batch_size), computed
+    once the corpus is packed and recorded in the run's config.yaml (null = use `steps`)."""
     batch_size: int = 32
     """Sequences per optimizer step, over all ranks (`impl.micro_batch_size` splits it)."""
     seq_len: int = 128
@@ -52,9 +56,17 @@ class TrainConfig:
             raise ConfigError(f"train.seq_len={self.seq_len} is too short", fix="use train.seq_len>=8")
         if not 0.0 < self.mlm_probability < 1.0:
             raise ConfigError(f"train.mlm_probability={self.mlm_probability} must be in (0, 1)", fix="e.g. train.mlm_probability=0.15")
+        if self.epochs is not None and self.epochs <= 0:
+            raise ConfigError(f"train.epochs={self.epochs} must be > 0", fix="e.g. train.epochs=20, or train.epochs=null")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ConfigError("train.checkpoint_every must be >= 1 or null", fix="e.g. train.checkpoint_every=1000")
 
     def is_checkpoint_step(self, step: int) -> bool:
         every = self.checkpoint_every
         return step == self.steps or step in self.checkpoint_steps or bool(every and step % every == 0)
+
+    def steps_for(self, n_blocks: int) -> int:
+        """Optimizer steps of `epochs` passes over `n_blocks` train blocks (`steps` when epochs is null)."""
+        if self.epochs is None:
+            return self.steps
+        return max(1, math.ceil(self.epochs * n_blocks / self.batch_size))
