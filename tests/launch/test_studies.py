@@ -33,8 +33,11 @@ def test_presets_compose(experiment, size):
         compose_command("pretrain", preset["encoder"])
     else:
         assert len(preset["models"]) == 2
-        for overrides in preset["models"].values():
-            compose_command("pretrain", [*preset["pretrain"], *overrides])
+        arms = [compose_command("pretrain", [*preset["pretrain"], *overrides]) for overrides in preset["models"].values()]
+        if (experiment, size) == ("bias_dynamics", "paper"):  # the seed paper's runs: experiment=paper_ltgbert
+            assert [a.model.architecture for a in arms] == ["ltg_bert", "bert"]
+            assert all(a.train.epochs == 20 and a.corpus.sources == ["babylm_100m"] for a in arms)
+            assert arms[0].train == arms[1].train and arms[0].impl.precision == "bf16"
         compose_command("evaluate", preset["evaluate"])
 
 
@@ -197,7 +200,7 @@ def test_study_checks_its_data_before_the_first_run(tmp_path, recorder):
         run(cfg)
     assert recorder.calls == []  # nothing trained before the error
     paper = compose_command("study", ["experiment=bias_dynamics", "size=paper"])
-    assert {"crows_pairs", "stereoset", "seat", "blimp"} <= set(required_datasets(paper))
+    assert {"crows_pairs", "stereoset", "seat", "blimp", "babylm_100m"} <= set(required_datasets(paper))
     fairsisa = compose_command("study", ["experiment=fairsisa", "size=tiny"])
     assert "identity_toxicity_templates" in required_datasets(fairsisa)
 
