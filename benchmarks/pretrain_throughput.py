@@ -10,6 +10,9 @@ positions and (with --compile) torch.compile of the encoder. Tokens/s are timed 
 
 The blocks are random token ids (the speed of a dense model does not depend on which ids it sees), so the
 benchmark needs no data download: `python benchmarks/pretrain_throughput.py [--layers 4] [--compile]`.
+
+`--architectures` instead compares LTG-BERT with BERT of the same size, both trained by the babybias trainer:
+`python benchmarks/pretrain_throughput.py --architectures [--rounds 2]` (see `run_architectures`).
 """
 
 from __future__ import annotations
@@ -151,6 +154,34 @@ def run_hf_trainer(cfg, blocks, tok_dir: Path, root: Path) -> Timing:
 BENCH_STEPS = 20
 
 
+def run_architectures(args, blocks, tok_dir: Path, root: Path) -> None:
+    """Tokens/s of LTG-BERT vs BERT of the same size (layers, hidden, heads; feed-forward parameters matched: LTG-BERT's
+    GEGLU intermediate 8H/3, as its base 2048 vs BERT's 3072), both with the babybias trainer on the same blocks, in
+    ABBA order over `--rounds`. bf16 autocast only where the CPU has native bf16 (else fp32 for both: emulated bf16
+    runs 30-60x slower and would measure the emulation)."""
+    import dataclasses
+
+    cfg = pretrain_config(args, root)
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        cfg = dataclasses.replace(cfg, impl=dataclasses.replace(cfg.impl, precision="fp32"))
+    ltg = dataclasses.replace(cfg.model, name="ltg_bert", architecture="ltg_bert", layer_norm_eps=1e-7,
+                              intermediate_size=round(8 * args.hidden / 3))
+    configs = {"bert": cfg, "ltg_bert": dataclasses.replace(cfg, model=ltg)}
+    timings = {name: Timing(0, 0.0, 0.0) for name in configs}
+    for round_ in range(args.rounds):
+        for name in configs if round_ % 2 == 0 else list(configs)[::-1]:
+            timings[name] = timings[name] + run_babybias(configs[name], blocks, tok_dir, root)
+    print(f"LTG-BERT vs BERT, {args.layers}x{args.hidden} ({args.heads} heads, vocab {args.vocab}); batch {args.batch} "
+          f"x {args.seq_len}; {cfg.impl.precision} on CPU; torch threads {torch.get_num_threads()}; {args.steps} "
+          f"timed steps after {args.warmup} per run, {args.rounds} round(s); babybias trainer for both")
+    for name, config in configs.items():
+        t = timings[name]
+        print(f"{name:10s} (intermediate {config.model.intermediate_size:5d}) {t.per_s:8.0f} tokens/s   "
+              f"{t.per_cpu_s:8.0f} tokens/CPU-s")
+    print(f"ratio LTG-BERT / BERT: {timings['ltg_bert'].per_s / timings['bert'].per_s:.2f}x (wall)   "
+          f"{timings['ltg_bert'].per_cpu_s / timings['bert'].per_cpu_s:.2f}x (CPU time)")
+
+
 def main() -> None:
     global BENCH_STEPS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -165,6 +196,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the babybias encoder (~60 s start)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="alternate the two trainers this many times (ABBA order cancels a drifting load)")
+    parser.add_argument("--architectures", action="store_true",
+                        help="compare LTG-BERT with BERT of the same size (babybias trainer for both) instead")
     args = parser.parse_args()
     BENCH_STEPS = args.steps
     ours, hf = Timing(0, 0.0, 0.0), Timing(0, 0.0, 0.0)
@@ -172,6 +205,8 @@ def main() -> None:
         root = Path(tmp)
         tok_dir = synthetic_tokenizer(root / "tokenizer", args.vocab)
         blocks = synthetic_blocks(args.batch * (args.warmup + args.steps) + args.batch, args.seq_len, args.vocab)
+        if args.architectures:
+            return run_architectures(args, blocks, tok_dir, root)
         cfg = pretrain_config(args, root)
         for round_ in range(args.rounds):
             order = ("ours", "hf") if round_ % 2 == 0 else ("hf", "ours")

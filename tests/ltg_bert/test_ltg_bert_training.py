@@ -152,3 +152,17 @@ def test_two_process_ltg_bert_run_agrees_with_one_process(tmp_path, ltg_corpus):
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
     single = _pretrain(tiny_ltg_overrides(tmp_path, name="single", steps=3, **no_dropout)).model.state_dict()
     assert all(torch.allclose(rank0[k], single[k], atol=1e-5) for k in rank0)
+
+
+def test_gpu_benchmark_script_runs_ltg_bert(monkeypatch, capsys):
+    """benchmarks/gpu_pretrain.py --models ltg_bert (CPU smoke mode): the trainer's LTG-BERT FLOP count is used."""
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_pretrain.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--device", "cpu", "--smoke", "--no-compile", "--models", "ltg_bert",
+                                      "--steps", "2", "--warmup", "1", "--batch", "4", "--seq-len", "16"])
+    runpy.run_path(str(script), run_name="__main__")
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("ltg_bert"))
+    assert float(line.split("tok/s")[0].split()[-1]) > 0
