@@ -192,8 +192,8 @@ def relative_attention_flops_per_token(model_cfg: ModelConfig, seq_len: int) -> 
 
     Per layer, 3x for forward + backward: q.k_r and k.q_r against the R = 2P - 1 relative buckets (2 x 2 R H per
     token) and the projection of the relative table through the q/k weights (2 R H 2H per sequence, / T per
-    token): 3 L (4 R H + 4 R H^2 / T). The bucket form is what an efficient implementation computes; counting the
-    two terms per (i, j) pair instead would add 2 x 12 L H T.
+    token): 3 L (4 R H + 4 R H^2 / T). The bucket form is what an efficient implementation computes (and what this
+    one does); counting the two terms per (i, j) pair instead would give 12 L H T in place of the first term.
     """
     if model_cfg.architecture != "ltg_bert":
         return 0.0

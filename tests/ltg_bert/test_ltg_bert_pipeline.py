@@ -79,9 +79,22 @@ def test_demo_pipeline_runs_on_an_ltg_bert_checkpoint(tmp_path, data_root):
     projection = artifact.arrays["projection"]
     assert projection.shape == (32, 32) and np.allclose(projection @ projection, projection, atol=1e-6)
     run_command("evaluate", [*evaluate, "eval=[crows_pairs]", "debias=inlp"])
+    run_command("evaluate", [*evaluate, "eval=[crows_pairs]", "debias=self_debias"])
     assert any("inlp" in p.name for p in eval_dir.glob("*.json"))
+    assert any("self_debias" in p.name for p in eval_dir.glob("*.json"))
 
-    # SISA features: mean-pooled last hidden states of the LTG-BERT encoder over real tokens
+    # CDA continued pretraining from the LTG-BERT run (the corpus is rebuilt with gender-swapped copies)
+    cda = run_command("pretrain", ["model=ltg_bert_small", "name=demo_ltg_cda", "debias=cda",
+                                   f"init_from={run}", "debias.steps=1", f"corpus.sources=[{text}]",
+                                   *[f"{k}={v}" for k, v in TINY.items() if k != "train.steps"], *common])
+    assert cda.steps == 1 and type(cda.model).__name__ == "LtgBertForMaskedLM"
+
+    # SISA: the encoder loads through AutoModel (fine-tuning) and its mean-pooled features are LTG-BERT's own
+    from transformers import AutoModel
+
+    from babybias.unlearn.features import quiet_from_pretrained
+
+    assert type(quiet_from_pretrained(AutoModel, run / "model")).__name__ == "LtgBertModel"
     texts = ["she is a doctor .", "he reads a book every morning and the letter after school ."]
     features, _ = encoder_features(run / "model", texts, max_length=16, cache_dir=tmp_path / "cache")
     tokenizer = engine.tokenizer

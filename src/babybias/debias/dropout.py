@@ -2,8 +2,10 @@
 
 `debias=dropout` is the config overlay conf/debias/dropout.yaml for `babybias pretrain`: hidden dropout 0.20,
 attention dropout 0.15 (`debias.hidden_dropout`, `debias.attention_dropout`) and train.steps -> debias.steps.
-The trainer builds the model from `model.*` (so the rates reach BertConfig.hidden_dropout_prob and
-attention_probs_dropout_prob) and then loads the `init_from` weights into it.
+The trainer builds the model from `model.*` (so the rates reach the config's hidden_dropout_prob and
+attention_probs_dropout_prob: BERT's, or LTG-BERT's, where hidden dropout acts on the embeddings, feed-forward output
+and MLM head and attention dropout on the relative embeddings, attention probabilities and attention output) and
+then loads the `init_from` weights into it.
 """
 
 from __future__ import annotations
