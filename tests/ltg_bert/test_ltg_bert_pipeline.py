@@ -1,5 +1,6 @@
 """The demo pipeline on an LTG-BERT checkpoint: `babybias pretrain model=ltg_bert_small experiment=demo` (shrunk to
-test size), evaluate crows_pairs/stereoset/seat/blimp, `debias fit debias=inlp` and its evaluation, SISA features."""
+test size), evaluate crows_pairs/stereoset/seat/blimp, `debias fit debias=inlp` and the three post-model methods
+at evaluation, CDA continued pretraining, and the SISA encoder and features."""
 
 from __future__ import annotations
 
@@ -79,9 +80,10 @@ def test_demo_pipeline_runs_on_an_ltg_bert_checkpoint(tmp_path, data_root):
     projection = artifact.arrays["projection"]
     assert projection.shape == (32, 32) and np.allclose(projection @ projection, projection, atol=1e-6)
     run_command("evaluate", [*evaluate, "eval=[crows_pairs]", "debias=inlp"])
-    run_command("evaluate", [*evaluate, "eval=[crows_pairs]", "debias=self_debias"])
-    assert any("inlp" in p.name for p in eval_dir.glob("*.json"))
-    assert any("self_debias" in p.name for p in eval_dir.glob("*.json"))
+    for method in ("sentence_debias", "self_debias"):  # fitted where missing, then applied
+        run_command("evaluate", [*evaluate, "eval=[crows_pairs]", f"debias={method}"])
+    for method in ("inlp", "sentence_debias", "self_debias"):
+        assert any(method in p.name for p in eval_dir.glob("crows_pairs*.json")), method
 
     # CDA continued pretraining from the LTG-BERT run (the corpus is rebuilt with gender-swapped copies)
     cda = run_command("pretrain", ["model=ltg_bert_small", "name=demo_ltg_cda", "debias=cda",
