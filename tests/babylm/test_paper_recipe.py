@@ -92,3 +92,22 @@ def test_dryrun_runs_the_recipe_at_full_size(tmp_path, babylm_data, capsys):
     assert (config["model_type"], config["hidden_size"], config["num_hidden_layers"]) == ("ltg_bert", 768, 12)
     corpus = json.loads((run / "corpus.json").read_text())
     assert corpus["manifest"]["sources"][0]["name"] == "babylm_100m"
+
+
+def test_long_runs_announce_their_gpu_hours_and_short_ones_stay_quiet(capsys):
+    from types import SimpleNamespace
+
+    from babybias.train import budget
+
+    def trainer(steps, done=0):
+        cfg = SimpleNamespace(train=SimpleNamespace(steps=steps, batch_size=256, seq_len=128),
+                              model=SimpleNamespace(name="ltg_bert"))
+        return SimpleNamespace(cfg=cfg, step=done, device=torch.device("cpu"), _flops_per_token=5.768e8,
+                               _peak_flops=None, dist=SimpleNamespace(world_size=1))
+
+    found = budget.announce(trainer(80_000, done=20_000))  # ~ 20 epochs of BabyLM 100M, resumed at a quarter
+    out = capsys.readouterr().out
+    tokens = 60_000 * 256 * 128
+    assert found.tokens == tokens and found.gpu_hours == pytest.approx(tokens * 5.768e8 / (0.4 * 989e12) / 3600)
+    assert out.startswith("60000 steps: expected compute:") and "GPU-hours on H100/H200" in out
+    assert budget.announce(trainer(10)) is None and capsys.readouterr().out == ""
