@@ -26,3 +26,7 @@ class DataError(BabybiasError):
 
 class ConfigError(BabybiasError):
     """A configuration value that cannot work (phrased as the override to change)."""
+
+
+class IntegrityError(BabybiasError):
+    """A file that is corrupt, truncated, altered or not what it claims to be (names the file)."""

@@ -27,6 +27,8 @@ from typing import Any, Iterator
 from babybias.errors import BabybiasError
 
 DONE = "DONE"
+TMP_MARK = ".tmp-"
+"""Temporary siblings are named `.<target name>.tmp-<random>`; folders moved aside `.<target name>.old-<pid>-<ns>`."""
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -40,7 +42,8 @@ def atomic_path(path: str | os.PathLike, *, keep_existing: bool = False) -> Iter
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    # `.<name>.tmp-*`: what a killed writer leaves behind is recognisable (see `remove_stale_temporaries`)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}{TMP_MARK}", dir=path.parent))
     target = tmp / "payload"
     try:
         yield target
@@ -92,25 +95,55 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
     """Append one JSON line and fsync (append-only logs survive a kill mid-run up to the last full line)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(to_jsonable(record), sort_keys=True) + "\n")
+    line = (json.dumps(to_jsonable(record), sort_keys=True) + "\n").encode("utf-8")
+    with open(path, "a+b") as fh:
+        if fh.seek(0, os.SEEK_END) > 0:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":  # a line torn by a kill: end it, so it cannot swallow this record
+                line = b"\n" + line
+        fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
+def read_jsonl_report(path: str | os.PathLike) -> tuple[list[dict], list[int]]:
+    """(the records of every parseable line, the 1-based numbers of the lines that are not JSON objects).
+
+    A garbled line (a kill mid-write, a disk error, a hand edit) is skipped, never the lines after it.
+    """
     path = Path(path)
     if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line:
+        return [], []
+    records, bad = [], []
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            line = raw.strip()
+            if not line:
+                continue
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a torn last line from a kill: everything before it is valid
-    return out
+                record = json.loads(line.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                record = None
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                bad.append(number)
+    return records, bad
+
+
+def read_jsonl(path: str | os.PathLike, warn: bool = True) -> list[dict]:
+    """The records of a JSON-lines file; unreadable lines are skipped and (with `warn`) counted on stderr."""
+    records, bad = read_jsonl_report(path)
+    if bad and warn:
+        print(f"warning: {path}: skipped {describe_lines(bad)} that are not JSON records")
+    return records
+
+
+def describe_lines(numbers: list[int], shown: int = 5) -> str:
+    """"1 unreadable line (line 7)" / "3 unreadable lines (lines 2, 5, 9)"."""
+    listed = ", ".join(map(str, numbers[:shown])) + (", ..." if len(numbers) > shown else "")
+    plural = "s" if len(numbers) > 1 else ""
+    return f"{len(numbers)} unreadable line{plural} (line{plural} {listed})"
 
 
 # ---------------------------------------------------------------- hashing
@@ -263,7 +296,20 @@ class RunDir:
         path = self.path / "config.yaml"
         if not path.exists():
             raise BabybiasError(f"{self.path} has no config.yaml", fix="pass a run directory written by babybias")
-        return OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+        try:
+            loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+        except Exception as err:  # yaml scanner/parser errors, an interpolation that no longer resolves
+            from babybias.errors import IntegrityError
+
+            raise IntegrityError(f"{path} is corrupt or not a babybias config ({type(err).__name__}: "
+                                 f"{str(err).splitlines()[0][:160] if str(err) else ''})",
+                                 fix="restore it from a copy, or start the run over under another name=") from None
+        if not isinstance(loaded, dict):
+            from babybias.errors import IntegrityError
+
+            raise IntegrityError(f"{path} is corrupt: not a mapping of settings",
+                                 fix="restore it from a copy, or start the run over under another name=")
+        return loaded
 
     def write_meta(self, inputs: dict[str, str] | None = None, **extra: Any) -> Path:
         meta = {
