@@ -12,11 +12,14 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from babybias.configs.model import TokenizerConfig
-from babybias.errors import BabybiasError
+from babybias.errors import BabybiasError, IntegrityError
+from babybias.integrity import discard, read_json, sums_of, verify_sums
 from babybias.runs import atomic_path, config_hash
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 INFO_FILE = "babybias_tokenizer.json"
+CHECKED_FILES = ("tokenizer.json",)
+"""Files whose sha256 the info file records: tokenizer.json defines every id (checkpoints rewrite the others)."""
 
 
 TRAINER_VERSION = 2
@@ -33,7 +36,12 @@ def build_tokenizer(tok_cfg: TokenizerConfig, corpus_artifact: Any, cache_root: 
     key = tokenizer_key(tok_cfg, corpus_artifact.key)
     out = Path(cache_root) / "tokenizer" / key
     if (out / INFO_FILE).exists():
-        return out
+        try:
+            verify_tokenizer(out, required=True)
+            return out
+        except IntegrityError as err:  # never train with altered ids: train it again under the same key
+            print(f"warning: {err.message}; rebuilding it")
+            discard(out)
     train_path = Path(corpus_artifact.train_path)
     if not train_path.exists() or train_path.stat().st_size == 0:
         raise BabybiasError(f"corpus train split {train_path} is missing or empty",
@@ -42,10 +50,24 @@ def build_tokenizer(tok_cfg: TokenizerConfig, corpus_artifact: Any, cache_root: 
     with atomic_path(out, keep_existing=True) as tmp:  # same key = same inputs: first writer wins
         save_fast_tokenizer(backend, tok_cfg, tmp)
         info = {"key": key, "corpus_key": corpus_artifact.key, "vocab_size": backend.get_vocab_size(),
-                "trainer_version": TRAINER_VERSION,
+                "trainer_version": TRAINER_VERSION, "files": sums_of(tmp, CHECKED_FILES),
                 "config": {k: getattr(tok_cfg, k) for k in tok_cfg.__dataclass_fields__}}
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return out
+
+
+def verify_tokenizer(folder: str | Path, required: bool = False) -> None:
+    """Check the folder's tokenizer.json against the sha256 recorded in its babybias_tokenizer.json (IntegrityError
+    naming the file). Folders without a record pass unless `required` (a cache entry must have one)."""
+    folder = Path(folder)
+    info_path = folder / INFO_FILE
+    info = read_json(info_path, what=f"tokenizer {folder}") if info_path.exists() else None
+    files = info.get("files") if isinstance(info, dict) else None
+    if not isinstance(files, dict):
+        if required:
+            raise IntegrityError(f"tokenizer cache {folder} has no checksums (built by an older babybias)")
+        return
+    verify_sums(folder, files, "tokenizer")
 
 
 def _lines(path: Path) -> Iterator[str]:
@@ -158,4 +180,5 @@ def copy_tokenizer_files(src: str | Path, dst: str | Path) -> None:
     dst.mkdir(parents=True, exist_ok=True)
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", INFO_FILE):
         if (src / name).exists():
-            shutil.copy2(src / name, dst / name)
+            with atomic_path(dst / name) as tmp:  # a kill mid-copy leaves the old file, not half a new one
+                shutil.copy2(src / name, tmp)

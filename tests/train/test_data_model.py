@@ -8,6 +8,7 @@ import torch
 
 from babybias.configs.model import ModelConfig
 from babybias.errors import BabybiasError
+from babybias.runs import atomic_write_json, file_sha256
 from babybias.model import MaskedLMObjective, bert_config, build_model, check_compatible
 from babybias.train.data import BlockOrder, MLMBatches, mask_tokens, pack_ids
 from babybias.train.optim import lr_factor
@@ -47,9 +48,13 @@ def test_block_order_is_saved_and_reused(tmp_path):
     first = order.indices(0, 25)  # spans three epochs
     assert sorted(first[:10]) == list(range(10)) and sorted(first[10:20]) == list(range(10))
     assert (tmp_path / "order-epoch0002.npy").exists()
-    np.save(tmp_path / "order-epoch0001.npy", np.arange(10)[::-1])  # the saved order wins over a re-draw
+    saved = tmp_path / "order-epoch0001.npy"
+    np.save(saved, np.arange(10)[::-1])  # the saved order (e.g. drawn by another numpy) wins over a re-draw ...
+    atomic_write_json(saved.with_suffix(".sha256"), {"sha256": file_sha256(saved), "bytes": saved.stat().st_size})
     again = BlockOrder(10, seed=7, folder=tmp_path).indices(10, 10)
     assert again.tolist() == list(range(10))[::-1]
+    np.save(saved, np.arange(10))  # ... but one that no longer matches its checksum is drawn again from the seed
+    assert BlockOrder(10, seed=7, folder=tmp_path).indices(10, 10).tolist() == first[10:20].tolist()
     with pytest.raises(BabybiasError, match="no training block"):
         BlockOrder(0, seed=1)
 

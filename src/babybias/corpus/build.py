@@ -28,7 +28,8 @@ from babybias.corpus.mutations import MUTATIONS, MutationContext
 from babybias.corpus.sources import Source, resolve_source
 from babybias.data import store
 from babybias.data.registry import files_of
-from babybias.errors import BabybiasError
+from babybias.errors import BabybiasError, IntegrityError
+from babybias.integrity import discard, read_json, sums_of, verify_sums
 from babybias.runs import DONE, child_seed, config_hash, resolve_seed, to_jsonable
 
 FORMAT_VERSION = 1
@@ -103,12 +104,19 @@ def corpus_key(corpus_cfg, data_cfg, seed: int, dryrun: bool = False) -> str:
     return _plan(corpus_cfg, data_cfg, seed, dryrun).key
 
 
-def load_artifact(path: str | os.PathLike) -> CorpusArtifact:
-    """A built corpus folder (with DONE) -> CorpusArtifact."""
+def load_artifact(path: str | os.PathLike, verify: bool = True) -> CorpusArtifact:
+    """A built corpus folder (with DONE) -> CorpusArtifact; with `verify`, its split files must match the sha256
+    sums in its manifest (IntegrityError otherwise, also for a folder built before sums were recorded)."""
     path = Path(path)
     if not (path / DONE).exists():
         raise BabybiasError(f"{path} is not a finished corpus (no {DONE})", fix="rebuild it with `babybias corpus`")
-    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_json(path / "manifest.json", what=f"corpus cache {path}")
+    if not isinstance(manifest, dict) or "key" not in manifest:
+        raise IntegrityError(f"corpus cache {path} is corrupt: manifest.json has no key")
+    if verify:
+        if not isinstance(manifest.get("files"), dict):
+            raise IntegrityError(f"corpus cache {path} has no checksums (built by an older babybias)")
+        verify_sums(path, manifest["files"], "corpus cache")
     return CorpusArtifact(path, manifest["key"], manifest)
 
 
@@ -165,7 +173,11 @@ def build_corpus(corpus_cfg, data_cfg, cache_root: str | os.PathLike, seed: int,
     plan = _plan(corpus_cfg, data_cfg, seed, dryrun)
     final = Path(cache_root) / "corpus" / plan.key
     if (final / DONE).exists():
-        return load_artifact(final)
+        try:
+            return load_artifact(final)
+        except IntegrityError as err:  # never train on it: build it again under the same key
+            print(f"warning: {err.message}; rebuilding it")
+            discard(final)
     cfg, timings = corpus_cfg, {}
 
     tick = time.time()
@@ -219,11 +231,12 @@ def _write(final: Path, splits: dict[str, list[str]], manifest: dict) -> CorpusA
         for split, lines in splits.items():
             with open(tmp / f"{split}.txt", "w", encoding="utf-8") as fh:
                 fh.writelines(line + "\n" for line in lines)
+        manifest = {**manifest, "files": sums_of(tmp, [f"{split}.txt" for split in splits])}
         (tmp / "manifest.json").write_text(json.dumps(to_jsonable(manifest), indent=2, sort_keys=True) + "\n",
                                            encoding="utf-8")
         (tmp / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
         if final.exists() and not (final / DONE).exists():
-            shutil.rmtree(final, ignore_errors=True)  # debris from an interrupted older layout
+            discard(final)  # debris from an interrupted older layout
         try:
             os.rename(tmp, final)
         except OSError:

@@ -13,6 +13,8 @@ micro-batched run and a DDP run (each rank slices the same global batch) see exa
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import threading
 from dataclasses import dataclass
@@ -21,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from babybias.errors import BabybiasError
-from babybias.runs import atomic_path, config_hash, file_sha256
+from babybias.errors import BabybiasError, IntegrityError
+from babybias.integrity import discard, read_json, verify_sums
+from babybias.runs import atomic_path, atomic_write_json, config_hash, file_sha256
 
 IGNORE_INDEX = -100
 
@@ -59,18 +62,44 @@ def pack_text_file(text_path: str | Path, tokenizer, seq_len: int, max_lines: in
 
 def cached_blocks(text_path: str | Path, tokenizer_dir: str | Path, seq_len: int, cache_root: str | Path,
                   max_lines: int | None = None) -> np.ndarray:
-    """Packed blocks of `text_path`, cached under <cache>/blocks/<hash(text sha256, tokenizer, seq_len)>.npy."""
+    """Packed blocks of `text_path`, cached under <cache>/blocks/<hash(text sha256, tokenizer, seq_len)>.npy.
+
+    Beside each .npy a `.sha256` file records the sha256 and size of its bytes (written first): an entry that
+    does not match it (truncated, zeroed, altered) is reported and rebuilt, never trained on."""
     from babybias.tokenizer import load_tokenizer
 
     tok_hash = file_sha256(Path(tokenizer_dir) / "tokenizer.json")
     key = config_hash({"text": file_sha256(text_path), "tokenizer": tok_hash, "seq_len": seq_len, "max_lines": max_lines})
     path = Path(cache_root) / "blocks" / f"{key}.npy"
+    sums = path.with_name(f"{key}.sha256")
     if path.exists():
-        return np.load(path, mmap_mode="r")
+        try:
+            return _load_verified_blocks(path, sums)
+        except IntegrityError as err:
+            print(f"warning: {err.message}; rebuilding it")
+            discard(path)
     blocks = pack_text_file(text_path, load_tokenizer(tokenizer_dir), seq_len, max_lines)
-    with atomic_path(path, keep_existing=True) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, blocks)
+    buffer = io.BytesIO()
+    np.save(buffer, blocks)
+    payload = buffer.getvalue()
+    atomic_write_json(sums, {"sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload)})
+    with atomic_path(path, keep_existing=True) as tmp:  # same key = same bytes: the first writer wins
+        tmp.write_bytes(payload)
+    return blocks
+
+
+def _load_verified_blocks(path: Path, sums: Path) -> np.ndarray:
+    what = f"token block cache {path}"
+    if not sums.exists():
+        raise IntegrityError(f"{what} has no checksum (written by an older babybias, or its writer was killed)")
+    expected = read_json(sums, what=what)
+    verify_sums(path.parent, {path.name: expected}, "token block cache")
+    try:
+        blocks = np.load(path, mmap_mode="r")
+    except ValueError as err:
+        raise IntegrityError(f"{what} is corrupt ({err})") from None
+    if blocks.ndim != 2:
+        raise IntegrityError(f"{what} is corrupt: {blocks.ndim}-d, not [blocks, seq_len]")
     return blocks
 
 
@@ -102,20 +131,40 @@ class BlockOrder:
     def _permutation(self, epoch: int, write: bool) -> np.ndarray:
         if epoch not in self._perms:
             path = self.folder / f"order-epoch{epoch:04d}.npy" if self.folder else None
-            if path is not None and path.exists():
-                perm = np.load(path)
-                if len(perm) != self.n_blocks:
-                    raise BabybiasError(f"saved data order {path} has {len(perm)} blocks, the corpus {self.n_blocks}",
-                                        fix="resume with the same corpus/tokenizer/seq_len, or resume=false")
-            else:
+            perm = self._saved(path) if path is not None and path.exists() else None
+            if perm is None:
                 rng = np.random.default_rng([self.seed, epoch])
                 perm = rng.permutation(self.n_blocks)
                 if path is not None and write:
+                    buffer = io.BytesIO()
+                    np.save(buffer, perm)
                     with atomic_path(path) as tmp:
-                        with open(tmp, "wb") as fh:
-                            np.save(fh, perm)
+                        tmp.write_bytes(buffer.getvalue())
+                    atomic_write_json(path.with_suffix(".sha256"), {"sha256": file_sha256(path),
+                                                                    "bytes": path.stat().st_size})
             self._perms[epoch] = perm
         return self._perms[epoch]
+
+    def _saved(self, path: Path) -> np.ndarray | None:
+        """The saved permutation, or None (reported) when it does not match its checksum or is no permutation of
+        the blocks: it is then drawn again from the seed, as it was drawn the first time."""
+        sums = path.with_suffix(".sha256")
+        try:
+            if sums.exists():  # orders saved before checksums existed are checked as permutations only
+                verify_sums(path.parent, {path.name: read_json(sums, what=f"saved data order {path}")}, "data order")
+            perm = np.load(path)
+        except (IntegrityError, ValueError, OSError, EOFError) as err:
+            print(f"warning: saved data order {path} is unreadable ({getattr(err, 'message', err)}); "
+                  "drawing it again from the seed")
+            return None
+        if perm.ndim != 1 or len(perm) != self.n_blocks:
+            raise BabybiasError(f"saved data order {path} has {len(perm)} blocks, the corpus {self.n_blocks}",
+                                fix="resume with the same corpus/tokenizer/seq_len, or resume=false")
+        if not np.array_equal(np.sort(perm), np.arange(self.n_blocks)):
+            print(f"warning: saved data order {path} is corrupt (not a permutation of the {self.n_blocks} blocks); "
+                  "drawing it again from the seed")
+            return None
+        return perm
 
     def indices(self, start: int, count: int, write: bool = True) -> np.ndarray:
         """Block indices of global samples start .. start+count-1."""
