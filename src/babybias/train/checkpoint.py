@@ -3,9 +3,13 @@
 `checkpoints/step-0000100/` holds
 - `config.json`, `model.safetensors`: `AutoModelForMaskedLM.from_pretrained(folder)` works;
 - the tokenizer files: `AutoTokenizer.from_pretrained(folder)` works;
-- `training_state.pt`: optimizer, scheduler, grad scaler, RNG states (python, numpy, torch per rank, CUDA);
-- `state.json`: `step`, `tokens_seen`, `total_steps`, `fraction` (of training done), the input keys.
-Each folder is written under a temporary name and renamed into place, so a folder that exists is complete.
+- `training_state.pt`: optimizer, scheduler, grad scaler, RNG states (python, numpy, torch per rank, CUDA), all
+  as tensors, numbers, strings, lists and dicts, so it loads with `torch.load(..., weights_only=True)`: a
+  planted pickle in a copied or shared run directory cannot run code;
+- `state.json`: `step`, `tokens_seen`, `total_steps`, `fraction` (of training done), `loss`, the input keys;
+- `checksums.json` (written last): sha256 and size of every other file, verified before a checkpoint is used.
+Each folder is written under a temporary name and renamed into place, so a folder that exists is complete;
+the checksums catch what happens to it afterwards (a garbled or truncated file).
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ import json
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from babybias.errors import BabybiasError
+from babybias.errors import BabybiasError, IntegrityError
+from babybias.integrity import read_json, verify_folder, write_folder_sums
 from babybias.runs import atomic_path
 from babybias.tokenizer import copy_tokenizer_files
 
@@ -33,7 +38,7 @@ def checkpoint_name(step: int) -> str:
 
 
 def list_checkpoints(folder: str | Path) -> list[tuple[int, Path]]:
-    """(step, path) of the complete checkpoints under `folder`, by step."""
+    """(step, path) of the complete checkpoints under `folder`, by step (not verified: see `verify_checkpoint`)."""
     folder = Path(folder)
     found = []
     if folder.is_dir():
@@ -49,16 +54,58 @@ def latest_checkpoint(folder: str | Path) -> Path | None:
     return found[-1][1] if found else None
 
 
+def verify_checkpoint(path: str | Path) -> bool:
+    """Check every file of a checkpoint (or model/) folder against its checksums.json; IntegrityError names the
+    bad file. False for a folder written before checksums existed (nothing to check against)."""
+    return verify_folder(path, "checkpoint")
+
+
+def latest_valid_checkpoint(folder: str | Path, say: Callable[[str], None] = print) -> Path | None:
+    """The newest checkpoint under `folder` whose files match their checksums; each newer corrupt one is
+    reported through `say` and skipped. IntegrityError when there are checkpoints but none is valid."""
+    found = list_checkpoints(folder)
+    problems = []
+    for _, path in reversed(found):
+        try:
+            verify_checkpoint(path)
+            read_state(path)
+        except IntegrityError as err:
+            problems.append(err.message)
+            say(f"warning: {err.message}; falling back to the previous checkpoint")
+            continue
+        return path
+    if problems:
+        raise IntegrityError(f"every checkpoint under {folder} is corrupt ({problems[-1]})",
+                             fix="resume=false starts the run over (or restore the checkpoints from a copy)")
+    return None
+
+
+# ------------------------------------------------------------------ RNG state as plain data
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """This process's RNG states as tensors, numbers and strings (loadable with weights_only=True)."""
+    version, internal, gauss_next = random.getstate()
+    name, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    state = {
+        "python": {"version": int(version), "state": torch.tensor(internal, dtype=torch.int64),
+                   "gauss_next": gauss_next},
+        "numpy": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    """Restore what `rng_state` returned (or the tuples that checkpoints of older versions hold)."""
+    py, npy = state["python"], state["numpy"]
+    if isinstance(py, dict):
+        py = (py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss_next"])
+    if isinstance(npy, dict):
+        npy = (npy["name"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"], npy["cached_gaussian"])
+    random.setstate(py)
+    np.random.set_state(npy)
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -86,6 +133,7 @@ def save_checkpoint(path: str | Path, model, tokenizer_dir: str | Path, training
         save_hf_folder(tmp, model, tokenizer_dir)
         torch.save(training_state, tmp / TRAINING_STATE_FILE)
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+        write_folder_sums(tmp)
     return path
 
 
@@ -94,12 +142,34 @@ def read_state(path: str | Path) -> dict:
     if not file.exists():
         raise BabybiasError(f"{path} is not a babybias checkpoint (no {STATE_FILE})",
                             fix="pass a folder under <run>/checkpoints/ written by `babybias pretrain`")
-    return json.loads(file.read_text())
+    state = read_json(file, what=f"checkpoint {path}")
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        raise IntegrityError(f"checkpoint {path} is corrupt: {STATE_FILE} has no step")
+    return state
+
+
+def _numpy_array_globals() -> list:
+    """What the RNG state of checkpoints written before version 2 needs: numpy's array reconstruction only
+    (numpy's own pickles name it numpy.core in 1.x and numpy._core in 2.x)."""
+    reconstruct = np.zeros(1).__reduce__()[0]
+    return [reconstruct, (reconstruct, "numpy.core.multiarray._reconstruct"), np.ndarray, np.dtype,
+            type(np.dtype(np.uint32))]
 
 
 def load_training_state(path: str | Path) -> dict:
-    # our own file (optimizer tensors, RNG tuples): not restricted to weights only
-    return torch.load(Path(path) / TRAINING_STATE_FILE, map_location="cpu", weights_only=False)
+    """Optimizer, scheduler, scaler and RNG states, loaded with `weights_only=True` (no code runs, whatever the
+    file holds); a file that is not such a state raises IntegrityError naming it."""
+    file = Path(path) / TRAINING_STATE_FILE
+    try:
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as err:  # UnpicklingError, a truncated zip (PytorchStreamReader), EOFError, ...
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise IntegrityError(f"checkpoint {path} is corrupt or not a babybias training state: {TRAINING_STATE_FILE} "
+                             f"does not load as plain tensors ({reason})") from None
+    if not isinstance(state, dict) or not {"optimizer", "scheduler", "scaler", "rng_per_rank"} <= set(state):
+        raise IntegrityError(f"checkpoint {path} is corrupt: {TRAINING_STATE_FILE} lacks the optimizer/RNG state")
+    return state
 
 
 def load_weights_into(model, folder: str | Path) -> None:
@@ -110,7 +180,11 @@ def load_weights_into(model, folder: str | Path) -> None:
     file = folder / "model.safetensors"
     if not file.exists():
         raise BabybiasError(f"{folder} has no model.safetensors", fix="pass a checkpoint folder written by `babybias pretrain`")
-    saved = load_file(str(file))
+    try:
+        saved = load_file(str(file))
+    except Exception as err:  # safetensors' SafetensorError on a truncated or garbled file
+        raise IntegrityError(f"{folder}/model.safetensors is corrupt ({str(err)[:200]})",
+                             fix="resume from another checkpoint, or resume=false to start over") from None
     missing, unexpected = model.load_state_dict(saved, strict=False)
     # a tied parameter (the decoder weight is the word embedding matrix) is stored once, under one of its names
     missing = [k for k in missing if not _tied_to_a_loaded_name(model, k, set(missing))]
