@@ -154,11 +154,17 @@ class MaskedLMObjective(nn.Module):
         # stored outside nn.Module registration so state_dict keys stay those of the plain model
         object.__setattr__(self, "_encoder", torch.compile(encoder_of(self.model)))
 
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor,
+                positions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`positions`: the flat indices of the labelled tokens (`masked_positions(labels)`, computed where the
+        batch is built), so the masked-only head gathers without a device-to-host synchronisation."""
         encoder = self._encoder if self._encoder is not None else encoder_of(self.model)
         head = mlm_head(self.model)
         hidden = encoder(input_ids=input_ids).last_hidden_state
-        if self.masked_only:
+        if self.masked_only and positions is not None:  # the same rows, in the same order, as the boolean mask
+            logits = head(hidden.flatten(0, 1).index_select(0, positions))
+            targets = labels.flatten().index_select(0, positions)
+        elif self.masked_only:
             selected = labels != IGNORE_INDEX
             logits = head(hidden[selected])
             targets = labels[selected]
@@ -167,6 +173,11 @@ class MaskedLMObjective(nn.Module):
             targets = labels.flatten()
         loss_sum = nn.functional.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX, reduction="sum")
         return loss_sum, (targets != IGNORE_INDEX).sum()
+
+
+def masked_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Flat indices of the labelled positions of a [batch, seq] label tensor, in row-major order."""
+    return (labels.flatten() != IGNORE_INDEX).nonzero().flatten()
 
 
 def count_parameters(model, exclude_embeddings: bool = False) -> int:

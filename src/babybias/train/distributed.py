@@ -46,6 +46,12 @@ def all_reduce_sum(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return tensor
 
 
+def all_reduce_min(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
+    if info.enabled:
+        dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+    return tensor
+
+
 def any_rank(flag: bool, info: DistInfo, device: torch.device) -> bool:
     """True when `flag` is true on any rank (e.g. a stop signal that reached only one process)."""
     if not info.enabled:

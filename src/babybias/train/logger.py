@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 from babybias.configs.common import WandbConfig
-from babybias.runs import RunDir, read_jsonl, to_jsonable, atomic_write_text
+from babybias.runs import RunDir, atomic_write_text, describe_lines, read_jsonl_report, to_jsonable
 
 
 def wandb_mode(cfg: WandbConfig) -> str:
@@ -42,10 +42,13 @@ class MetricsLogger:
             self._wandb.log({f"train/{k}": v for k, v in record.items() if isinstance(v, (int, float))},
                             step=record.get("step"))
 
-    def progress(self, record: dict) -> None:
+    def progress(self, record: dict | None) -> None:
+        """One more step on the bar; `record` (at log steps) refreshes the loss and speed shown."""
         if self._bar is not None:
             self._bar.update(1)
-            self._bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}", refresh=False)
+            if record is not None:
+                self._bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}",
+                                      refresh=False)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -66,8 +69,13 @@ def _start_wandb(run: RunDir, cfg: WandbConfig, mode: str, config: dict):
 
 
 def truncate_metrics(path: Path, last_step: int) -> None:
-    """Drop metric lines after `last_step` (those steps are recomputed after a resume)."""
+    """Drop metric lines after `last_step` (those steps are recomputed after a resume). Unreadable lines (a kill
+    mid-write, a disk error) are skipped and reported, never the good lines after them."""
     import json
 
-    records = [r for r in read_jsonl(path) if r.get("step", 0) <= last_step]
+    records, bad = read_jsonl_report(path)
+    if bad:
+        print(f"warning: {path}: dropped {describe_lines(bad)} that are not JSON records; kept the other "
+              f"{len(records)}")
+    records = [r for r in records if r.get("step", 0) <= last_step]
     atomic_write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))

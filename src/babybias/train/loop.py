@@ -5,6 +5,11 @@ splits it into micro-batches (`impl.micro_batch_size`), accumulates gradients of
 by the number of predicted tokens in the *global* batch (so splitting and DDP change nothing but float
 rounding), clips, steps, logs, and saves the checkpoints of `train.checkpoint_steps`. A stop signal
 (see `signals`) ends the loop after the current step with a checkpoint.
+
+The host waits for the device only at log steps (`train.log_every`) and checkpoints: the loss, the gradient norm
+and a device-side "first non-finite step" flag stay on the device until then, masked positions are computed on
+the host where the batch is built, and there is no per-step synchronize. At each of those points a non-finite
+loss stops the run (`NonFiniteLoss`) before anything is logged or saved, so no checkpoint ever holds NaN weights.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import torch
 
 from babybias.configs.spine import PretrainConfig
 from babybias.errors import BabybiasError
-from babybias.model import MaskedLMObjective, build_model, check_compatible, training_flops_per_token
-from babybias.runs import RunDir, child_seed, to_jsonable
+from babybias.model import MaskedLMObjective, build_model, check_compatible, masked_positions, training_flops_per_token
+from babybias.runs import RunDir, child_seed, read_jsonl, to_jsonable
 from babybias.train import checkpoint as ckpt
 from babybias.train import distributed, precision
 from babybias.train.data import BatchPrefetcher, BlockOrder, MLMBatches, fixed_validation_batch
@@ -38,6 +43,8 @@ class TrainData:
     validation_blocks: np.ndarray | None = None
     inputs: dict = field(default_factory=dict)
     """Keys of the input artifacts (corpus, tokenizer), recorded in each checkpoint's state.json."""
+    corpus: Any = None
+    """The corpus artifact the blocks come from (for the run's corpus.json)."""
 
 
 @dataclass
@@ -49,6 +56,37 @@ class TrainResult:
     model_dir: Path | None
     model: Any = field(default=None, repr=False)
     """The trained masked LM (for Python callers such as benchmarks and tests)."""
+
+
+class NonFiniteLoss(BabybiasError):
+    """The loss (or the weights) became NaN/inf: the run stops without a checkpoint of it and without DONE."""
+
+    def __init__(self, step: int, last_good: Path | None, what: str = "the loss became non-finite (NaN or inf)"):
+        self.step, self.last_good = step, last_good
+        where = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was written before it"
+        super().__init__(f"{what} at step {step}; stopped without writing a checkpoint or DONE ({where})",
+                         fix="lower train.lr or raise train.warmup_steps (with bf16/fp16 try impl.precision=fp32); "
+                             "a rerun resumes from the last good checkpoint, resume=false starts over")
+
+
+@dataclass
+class StepOutput:
+    """One optimizer step's results, left on the device until a log step or a checkpoint reads them back."""
+
+    step: int
+    loss_sum: torch.Tensor
+    """Summed MLM loss over this rank's micro-batches (device tensor)."""
+    n_predicted: int
+    """Predicted tokens in the global batch (counted on the host)."""
+    lr: float
+    grad_norm: torch.Tensor
+    _loss: float | None = None
+
+    def loss(self, dist: distributed.DistInfo) -> float:
+        """The global batch's mean loss (a collective under DDP: every rank calls it at the same steps)."""
+        if self._loss is None:
+            self._loss = float(distributed.all_reduce_sum(self.loss_sum, dist)) / self.n_predicted
+        return self._loss
 
 
 class Pretrainer:
@@ -87,6 +125,9 @@ class Pretrainer:
         self.scheduler = build_scheduler(self.optimizer, cfg.train)
         self.scaler = precision.grad_scaler(self.device, self.amp_dtype)
         self.step, self.tokens_seen = 0, 0
+        self._first_bad = torch.zeros((), dtype=torch.int64, device=self.device)
+        """The first step whose loss (or gradient norm) was not finite; 0 = none. Updated on the device."""
+        self._last_loss, self._last_validation = float("nan"), None
         # dropout differs per rank; everything else that is random is a function of (seed, step)
         torch.manual_seed(child_seed(seed, f"dropout/{self.dist.rank}"))
         order_dir = run.path / "data_order"
@@ -127,31 +168,37 @@ class Pretrainer:
                                 fix="resume with the same number of processes, or resume=false")
         ckpt.set_rng_state(rngs[self.dist.rank])
         self.step, self.tokens_seen = state["step"], state["tokens_seen"]
+        metrics = self.run.path / "metrics.jsonl"
         if self.dist.is_main:
-            truncate_metrics(self.run.path / "metrics.jsonl", self.step)
+            truncate_metrics(metrics, self.step)
+        # a run resumed from its last checkpoint trains no further step: its result comes from what was saved
+        self._last_validation = state.get("validation_loss")
+        logged = [r["loss"] for r in read_jsonl(metrics, warn=False) if r.get("step") == self.step and "loss" in r]
+        self._last_loss = state.get("loss", logged[-1] if logged else float("nan"))
 
     # ------------------------------------------------------------ the loop
     def fit(self, on_step_end: Callable[[int], None] | None = None) -> TrainResult:
         cfg = self.cfg.train
         logger = MetricsLogger(self.run, self.cfg.wandb, to_jsonable(self.cfg), cfg.steps, self.step, self.dist.is_main)
-        last_loss = float("nan")
         last_saved = -1
+        self._clock = (time.perf_counter(), self.step)
         try:
             with StopRequest() as stop:
                 while self.step < cfg.steps:
-                    record = self.train_step()
-                    last_loss = record["loss"]
+                    out = self.train_step()
+                    record = None
                     if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                        record = self.read_back(out, logger)
                         logger.log(record)
                     logger.progress(record)
                     if on_step_end is not None:
                         on_step_end(self.step)
                     if cfg.is_checkpoint_step(self.step):
-                        self.save_checkpoint(logger)
+                        self.save_checkpoint(logger, out)
                         last_saved = self.step
-                    if self.step < cfg.steps and distributed.any_rank(stop.requested, self.dist, self.device):
+                    if self.step < cfg.steps and self._stop_requested(stop, record is not None):
                         if last_saved != self.step:
-                            self.save_checkpoint(logger)
+                            self.save_checkpoint(logger, out)
                         logger.log({"step": self.step, "event": "preempted"})
                         raise Preempted(self.step, str(self.checkpoint_dir(self.step)))
         finally:
@@ -159,33 +206,34 @@ class Pretrainer:
             if self.prefetch is not None:
                 self.prefetch.close()
         model_dir = self.save_final_model()
-        return TrainResult(self.step, self.tokens_seen, last_loss, self._last_validation, model_dir, self.model)
+        return TrainResult(self.step, self.tokens_seen, self._last_loss, self._last_validation, model_dir, self.model)
 
-    _last_validation: float | None = None
+    def _stop_requested(self, stop: StopRequest, synced: bool) -> bool:
+        """A stop signal on any rank; under DDP asked at log steps and every 10th step only (a collective)."""
+        if not self.dist.enabled:
+            return stop.requested
+        return (synced or self.step % 10 == 0) and distributed.any_rank(stop.requested, self.dist, self.device)
 
-    def train_step(self) -> dict:
-        """One optimizer step; returns its metrics record."""
-        t0 = time.perf_counter()
+    def train_step(self) -> StepOutput:
+        """One optimizer step; its loss and gradient norm stay on the device (see `read_back`)."""
         cfg = self.cfg.train
         self.wrapped.train()
         if self.prefetch is not None:
             inputs, labels = self.prefetch.get(self.step)
         else:
             inputs, labels = self.batches.global_batch(self.step, write_order=self.dist.is_main)
-        n_predicted = int((labels != -100).sum())
+        n_predicted = int((labels != -100).sum())  # host tensors: no device sync
         per_rank = cfg.batch_size // self.dist.world_size
         rank_slice = slice(self.dist.rank * per_rank, (self.dist.rank + 1) * per_rank)
-        non_blocking = self.prefetch is not None and self.device.type == "cuda"  # pinned by the prefetcher
-        inputs = inputs[rank_slice].to(self.device, non_blocking=non_blocking)
-        labels = labels[rank_slice].to(self.device, non_blocking=non_blocking)
         micro = self.cfg.impl.micro_batch_size or per_rank
-        chunks = list(zip(inputs.split(micro), labels.split(micro)))
+        chunks = list(zip(inputs[rank_slice].split(micro), labels[rank_slice].split(micro)))
         loss_sum = torch.zeros((), device=self.device)
         for i, (x, y) in enumerate(chunks):
+            x, y, positions = self._to_device(x, y)
             sync = i == len(chunks) - 1
             no_sync = self.wrapped.no_sync() if self.dist.enabled and not sync else contextlib.nullcontext()
             with no_sync, precision.autocast(self.device, self.amp_dtype):
-                part, _ = self.wrapped(x, y)
+                part, _ = self.wrapped(x, y, positions)
                 # DDP averages gradients over ranks, hence the world_size factor
                 loss = part * (self.dist.world_size / n_predicted)
             self.scaler.scale(loss).backward()
@@ -198,13 +246,49 @@ class Pretrainer:
         self.scaler.update()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        loss_value = float(distributed.all_reduce_sum(loss_sum, self.dist)) / n_predicted
         self.step += 1
         self.tokens_seen += cfg.batch_size * cfg.seq_len
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        seconds = time.perf_counter() - t0
-        return self._record(loss_value, lr, float(grad_norm), seconds)
+        bad = ~torch.isfinite(loss_sum)
+        if not self.scaler.is_enabled():  # fp16's scaler skips steps with inf gradients by design
+            bad = bad | ~torch.isfinite(grad_norm)
+        self._first_bad = torch.where((self._first_bad == 0) & bad, self.step, self._first_bad)
+        return StepOutput(self.step, loss_sum, n_predicted, lr, grad_norm.detach())
+
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor):
+        """(inputs, labels, masked positions or None) on the device; on a GPU copied from pinned memory without
+        blocking the host (the positions are found on the host, so the head's gather needs no sync)."""
+        positions = masked_positions(y) if self.objective.masked_only else None
+        if self.device.type != "cuda":
+            return x, y, positions
+        pinned = [t if t is None or t.is_pinned() else t.pin_memory() for t in (x, y, positions)]
+        return tuple(t if t is None else t.to(self.device, non_blocking=True) for t in pinned)
+
+    def read_back(self, out: StepOutput, logger: MetricsLogger) -> dict:
+        """Wait for the device: stop on a non-finite loss, else the metrics record of step `out.step` (times
+        are means over the steps since the previous read-back)."""
+        self.check_finite(logger)
+        loss = out.loss(self.dist)
+        now = time.perf_counter()
+        seconds = (now - self._clock[0]) / max(1, self.step - self._clock[1])
+        self._clock = (now, self.step)
+        self._last_loss = loss
+        return self._record(loss, out.lr, float(out.grad_norm), seconds)
+
+    def check_finite(self, logger: MetricsLogger, weights: bool = False) -> None:
+        """Raise NonFiniteLoss if a step so far had a non-finite loss (or, with `weights`, a weight is NaN/inf)."""
+        first_bad = self._first_bad.clone()
+        if self.dist.enabled:  # the earliest flagged step of any rank (0 = none -> a large number)
+            first_bad = distributed.all_reduce_min(torch.where(first_bad == 0, 2**62, first_bad), self.dist)
+            first_bad = torch.where(first_bad == 2**62, 0, first_bad)
+        step, what = int(first_bad), "the loss became non-finite (NaN or inf)"
+        if not step and weights and not bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all()):
+            step, what = self.step, "the weights became non-finite (NaN or inf)"
+        if step:
+            last_good = ckpt.latest_checkpoint(self.run.path / "checkpoints")
+            if self.dist.is_main:
+                logger.log({"step": self.step, "event": "non_finite", "first_bad_step": step,
+                            "last_good_checkpoint": str(last_good) if last_good else None})
+            raise NonFiniteLoss(step, last_good, what)
 
     def _record(self, loss: float, lr: float, grad_norm: float, seconds: float) -> dict:
         cfg = self.cfg.train
@@ -239,8 +323,12 @@ class Pretrainer:
     def checkpoint_dir(self, step: int) -> Path:
         return self.run.path / "checkpoints" / ckpt.checkpoint_name(step)
 
-    def save_checkpoint(self, logger: MetricsLogger) -> None:
-        """All ranks contribute their RNG state; rank 0 writes the folder; everyone waits for it."""
+    def save_checkpoint(self, logger: MetricsLogger, out: StepOutput | None = None) -> None:
+        """All ranks contribute their RNG state; rank 0 writes the folder; everyone waits for it. Never of a
+        model whose loss or weights went non-finite."""
+        self.check_finite(logger, weights=True)
+        if out is not None:
+            self._last_loss = out.loss(self.dist)
         rngs = [ckpt.rng_state()]
         if self.dist.enabled:
             rngs = [None] * self.dist.world_size
@@ -250,7 +338,7 @@ class Pretrainer:
             cfg = self.cfg.train
             state = {"step": self.step, "tokens_seen": self.tokens_seen, "total_steps": cfg.steps,
                      "fraction": self.step / cfg.steps, "seed": self.seed, "world_size": self.dist.world_size,
-                     "validation_loss": val, **self.data.inputs}
+                     "validation_loss": val, "loss": self._last_loss, **self.data.inputs}
             training = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                         "scaler": self.scaler.state_dict(), "rng_per_rank": rngs}
             path = ckpt.save_checkpoint(self.checkpoint_dir(self.step), self.model, self.data.tokenizer_dir, training, state)
@@ -262,8 +350,11 @@ class Pretrainer:
         if self.dist.is_main:
             from babybias.runs import atomic_path
 
+            from babybias.integrity import write_folder_sums
+
             with atomic_path(out) as tmp:
                 tmp.mkdir(parents=True)
                 ckpt.save_hf_folder(tmp, self.model, self.data.tokenizer_dir)
+                write_folder_sums(tmp)
         distributed.barrier(self.dist)
         return out
