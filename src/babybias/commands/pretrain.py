@@ -13,6 +13,7 @@ rank 0 writes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -21,15 +22,16 @@ from typing import Any, Callable
 
 from babybias.configs.spine import PretrainConfig
 from babybias.errors import BabybiasError
-from babybias.runs import RunDir, atomic_write_json, resolve_seed, run_dir_for
+from babybias.runs import RunDir, RunLocked, atomic_write_json, resolve_seed, run_dir_for
 
 
 def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
-    """Run the pretraining command; returns the TrainResult (None when skipped). `on_step_end` is a test hook."""
+    """Run the pretraining command; returns the TrainResult (None when skipped). `on_step_end` is a test hook.
+
+    Rank 0 holds the run directory's lock (`RunDir.lock`) for the whole command: a second `babybias pretrain`
+    of the same run fails at once, naming the holder. A run marked DONE is left untouched unless `force=true`.
+    """
     from babybias.train import distributed, precision
-    from babybias.train.checkpoint import latest_checkpoint
-    from babybias.train.loop import Pretrainer
-    from babybias.train.signals import PREEMPTED_EXIT_CODE, Preempted
 
     import torch
 
@@ -43,29 +45,53 @@ def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
     if cfg.dryrun:
         cfg = dryrun_config(cfg, dist.world_size)
     run_dir = run_dir_for(cfg.paths.runs, cfg.name, "pretrain-dryrun" if cfg.dryrun else "pretrain")
-    if run_dir.done and not cfg.force:
+    if run_dir.done and not cfg.force:  # checked before locking: a finished run's files are not touched at all
         if dist.is_main:
-            print(f"{run_dir.path} is already DONE; skipping (force=true runs it again)")
+            _report_done_rerun(run_dir, cfg, requested_seed)
         return None
-    resume_from = _resume_point(cfg, run_dir, latest_checkpoint(run_dir.path / "checkpoints"))
+    with contextlib.ExitStack() as stack:
+        failure = None
+        if dist.is_main:
+            try:
+                stack.enter_context(run_dir.lock("babybias pretrain"))
+            except RunLocked as err:
+                failure = err
+        if distributed.any_rank(failure is not None, dist, device):
+            raise failure or BabybiasError(f"{run_dir.path} is in use (rank 0 could not lock it)",
+                                           fix="wait for the other run to finish, or choose another name=")
+        if run_dir.done and not cfg.force:  # finished while we waited for the lock
+            return None
+        return _run_locked(cfg, run_dir, requested_seed, dist, device, on_step_end)
+
+
+def _run_locked(cfg: PretrainConfig, run_dir: RunDir, requested_seed: int | None, dist, device,
+                on_step_end: Callable[[int], None] | None):
+    from babybias.train import distributed
+    from babybias.train.loop import Pretrainer
+    from babybias.train.signals import PREEMPTED_EXIT_CODE, Preempted
+
+    if dist.is_main:
+        _remove_debris(run_dir)
+    resume_from = _resume_point(cfg, run_dir, say=print if dist.is_main else _quiet)
     if resume_from is not None:
         cfg.seed = _check_resumable(cfg, requested_seed, resume_from)
-    data, corpus = prepare_data(cfg, dist)
+    data, corpus = prepare_data(cfg, dist)  # cached artifacts only: nothing is written into the run directory yet
     cfg.train.steps = cfg.train.steps_for(len(data.train_blocks))  # train.epochs -> steps, now that blocks exist
-    changes = config_changes(run_dir, cfg) if resume_from is not None else {}
-    if changes and dist.is_main:
-        listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
-        print(f"warning: resuming {run_dir.path} with changed settings ({listed}); the result will differ from "
-              "an uninterrupted run of either config (recorded in meta.json and metrics.jsonl)")
+    changes: dict = {}
+    if resume_from is not None:
+        check_same_inputs(resume_from, data.inputs)
+        changes = config_changes(run_dir, cfg)
+        if changes and dist.is_main:
+            listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
+            print(f"warning: resuming {run_dir.path} with changed settings ({listed}); the result will differ from "
+                  "an uninterrupted run of either config (recorded in meta.json and metrics.jsonl)")
     if dist.is_main:
         _prepare_run_dir(cfg, run_dir, fresh=resume_from is None)
         record_inputs(run_dir, corpus, data.tokenizer_dir)
-    distributed.barrier(dist)
-
-    if dist.is_main:
         run_dir.write_meta(inputs=data.inputs, device=str(device), world_size=dist.world_size,
                            resumed_from=str(resume_from) if resume_from else None,
                            config_changes_on_resume=changes)
+    distributed.barrier(dist)
     init_from = _resolve_init_from(cfg.init_from, cfg.paths.runs) if cfg.init_from and resume_from is None else None
     trainer = Pretrainer(cfg, run_dir, data, cfg.seed, dist, resume_from=resume_from, init_from=init_from)
     if dist.is_main:
@@ -95,6 +121,39 @@ def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
     return result
 
 
+def _quiet(message: str) -> None:
+    """Non-zero ranks leave the warnings to rank 0."""
+
+
+def _report_done_rerun(run_dir: RunDir, cfg: PretrainConfig, requested_seed: int | None) -> None:
+    """The rerun of a finished run does nothing; say so, naming the settings that differ from the finished run's."""
+    from babybias.errors import IntegrityError
+
+    try:
+        changes = config_changes(run_dir, cfg)
+    except IntegrityError:
+        changes = {}
+    if requested_seed is None:  # seed=null asks for any seed, not for another one
+        changes.pop("seed", None)
+    if not changes:
+        print(f"{run_dir.path} is already DONE; skipping (force=true runs it again)")
+        return
+    listed = "; ".join(f"{k}: {old!r} (finished run) vs {new!r} (now)" for k, (old, new) in changes.items())
+    print(f"warning: {run_dir.path} is already DONE with other settings ({listed}); skipping, the finished run is "
+          "left as it is: choose another name= for the new settings, or force=true to redo this run with them")
+
+
+def _remove_debris(run_dir: RunDir) -> None:
+    """What a killed run left (temporary `.step-*`, `.model.*`, `.*.tmp-*` folders and files) goes on restart."""
+    from babybias.integrity import remove_stale_temporaries
+
+    for folder in (run_dir.path, run_dir.path / "checkpoints", run_dir.path / "data_order"):
+        removed = remove_stale_temporaries(folder)
+        if removed:
+            print(f"removed {len(removed)} temporary item(s) left by an interrupted run in {folder}: "
+                  f"{', '.join(p.name for p in removed[:3])}{', ...' if len(removed) > 3 else ''}")
+
+
 # ---------------------------------------------------------------- configuration
 def dryrun_config(cfg: PretrainConfig, world_size: int) -> PretrainConfig:
     """One optimizer step on a tiny batch, no intermediate checkpoints (the corpus builder slices the corpus)."""
@@ -116,9 +175,13 @@ def _shared_seed(seed: int | None, dist) -> int:
     return value
 
 
-def _resume_point(cfg: PretrainConfig, run_dir: RunDir, latest: Path | None) -> Path | None:
+def _resume_point(cfg: PretrainConfig, run_dir: RunDir, say: Callable[[str], None] = print) -> Path | None:
+    """The newest checkpoint whose files match their checksums (newer corrupt ones are reported and skipped)."""
+    from babybias.train.checkpoint import latest_valid_checkpoint
+
     if cfg.resume is False or (cfg.force and run_dir.done):
         return None
+    latest = latest_valid_checkpoint(run_dir.path / "checkpoints", say=say)
     if cfg.resume is True and latest is None:
         raise BabybiasError(f"resume=true but {run_dir.path} has no checkpoint",
                             fix="drop resume=true (or use resume=false) to start a new run")
@@ -136,6 +199,24 @@ def _check_resumable(cfg: PretrainConfig, requested_seed: int | None, checkpoint
         raise BabybiasError(f"seed={requested_seed} but checkpoint {checkpoint} was trained with seed={saved_seed}",
                             fix=f"use seed={saved_seed} (or seed=null) to resume, or resume=false to start over")
     return saved_seed
+
+
+INPUT_KEYS = ("corpus_key", "tokenizer_key", "tokenizer_sha256")
+
+
+def check_same_inputs(checkpoint: Path, inputs: dict) -> None:
+    """Refuse to resume on other data than the checkpoint was trained on (changed source text, corpus options or
+    tokenizer: other sentences or other token ids), before anything of the run directory is changed."""
+    from babybias.train.checkpoint import read_state
+
+    saved = read_state(checkpoint)
+    diffs = [f"{key} {saved[key]} -> {inputs[key]}" for key in INPUT_KEYS
+             if saved.get(key) is not None and inputs.get(key) is not None and saved[key] != inputs[key]]
+    if diffs:
+        raise BabybiasError(f"checkpoint {checkpoint} was trained on other inputs than this config gives now "
+                            f"({'; '.join(diffs)}): the corpus sources, corpus options or tokenizer changed",
+                            fix="resume=false starts the run over on the current inputs (or restore the original "
+                                "sources and settings to resume)")
 
 
 # Settings a resume may change without changing results: speed (impl), logging, and where things live.
@@ -180,13 +261,15 @@ def _prepare_run_dir(cfg: PretrainConfig, run_dir: RunDir, fresh: bool) -> None:
 
 
 def _resolve_init_from(ref: str, runs_root: str) -> Path:
-    from babybias.train.checkpoint import latest_checkpoint
+    """The model folder to start from (its files checked against their checksums)."""
+    from babybias.train.checkpoint import latest_valid_checkpoint, verify_checkpoint
 
     path = Path(ref)
     for candidate in (path, path / "model", Path(runs_root) / ref / "pretrain" / "model"):
         if (candidate / "config.json").exists() and (candidate / "model.safetensors").exists():
+            verify_checkpoint(candidate)
             return candidate
-    found = latest_checkpoint(path / "checkpoints")
+    found = latest_valid_checkpoint(path / "checkpoints")
     if found is not None:
         return found
     raise BabybiasError(f"init_from={ref!r} is not a model folder, checkpoint or run name",
@@ -195,11 +278,14 @@ def _resolve_init_from(ref: str, runs_root: str) -> Path:
 
 def _init_tokenizer(cfg: PretrainConfig) -> Path | None:
     """A given tokenizer (`tokenizer.path`), or for continued pretraining the one of the model it starts from."""
+    from babybias.tokenizer import verify_tokenizer
+
     given = getattr(getattr(cfg, "tokenizer", None), "path", None)
     if given:
         if not (Path(given) / "tokenizer.json").exists():
             raise BabybiasError(f"tokenizer.path={given!r} has no tokenizer.json",
                                 fix="pass a saved tokenizer folder, e.g. runs/<name>/pretrain/tokenizer")
+        verify_tokenizer(given)
         return Path(given)
     if not cfg.init_from:
         return None
@@ -222,6 +308,7 @@ def build_corpus_artifact(cfg: PretrainConfig) -> Any:
 def prepare_data(cfg: PretrainConfig, dist):
     """Corpus -> tokenizer -> packed blocks; rank 0 builds what is missing while the other ranks wait.
     Returns (TrainData, the corpus artifact); nothing is written into the run directory (see `record_inputs`)."""
+    from babybias.runs import file_sha256
     from babybias.tokenizer import build_tokenizer
     from babybias.train import distributed
     from babybias.train.data import cached_blocks
@@ -237,7 +324,8 @@ def prepare_data(cfg: PretrainConfig, dist):
             if cfg.train.validation_blocks and val_path and Path(val_path).exists() and Path(val_path).stat().st_size:
                 val_blocks = cached_blocks(val_path, tok_dir, cfg.train.seq_len, cfg.paths.cache)
         distributed.barrier(dist)
-    inputs = {"corpus_key": corpus.key, "tokenizer_key": tok_dir.name}
+    inputs = {"corpus_key": corpus.key, "tokenizer_key": tok_dir.name,
+              "tokenizer_sha256": file_sha256(Path(tok_dir) / "tokenizer.json")}
     if val_blocks is not None and len(val_blocks) == 0:
         val_blocks = None
     return TrainData(train_blocks, Path(tok_dir), val_blocks, inputs), corpus

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from pathlib import Path
+from typing import Any, List, Optional
 
 from babybias.configs.common import DataConfig, ImplConfig, PathsConfig, WandbConfig
 from babybias.configs.corpus import CorpusConfig
@@ -70,7 +71,32 @@ class PretrainConfig(RunConfig):
     """Intra-model debiasing (`debias=cda|dropout`, overlays in conf/debias/); `none` by default."""
 
 
+def hydra_output_dir(runs: str, name: str, command: str, dryrun: Any, force: Any, stamp: str) -> str:
+    """Where Hydra writes `.hydra/` and its log: the run directory itself, unless that run is finished (DONE,
+    and no `force=true`) or in use by another process. Then a folder of its own (`<command>-attempts/<stamp>`),
+    so a rerun that is skipped or refused never rewrites the finished or running run's files."""
+    import fcntl
+
+    from babybias.runs import DONE, LOCK_FILE
+
+    folder = f"{command}-dryrun" if str(dryrun).lower() == "true" else command
+    run = Path(runs) / name / folder
+    elsewhere = f"{runs}/{name}/{folder}-attempts/{stamp}"
+    if (run / DONE).exists() and str(force).lower() != "true":
+        return elsewhere
+    if (run / LOCK_FILE).exists():
+        try:
+            with open(run / LOCK_FILE, "a") as fh:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
+        except OSError:
+            return elsewhere
+    return str(run)
+
+
 def register(cs) -> None:
+    from omegaconf import OmegaConf
+
+    OmegaConf.register_new_resolver("babybias_output_dir", hydra_output_dir, replace=True)
     cs.store(name="data_schema", node=DataCommandConfig)
     cs.store(name="corpus_schema", node=CorpusCommandConfig)
     cs.store(name="tokenizer_schema", node=TokenizerCommandConfig)

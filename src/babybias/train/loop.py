@@ -43,8 +43,6 @@ class TrainData:
     validation_blocks: np.ndarray | None = None
     inputs: dict = field(default_factory=dict)
     """Keys of the input artifacts (corpus, tokenizer), recorded in each checkpoint's state.json."""
-    corpus: Any = None
-    """The corpus artifact the blocks come from (for the run's corpus.json)."""
 
 
 @dataclass
