@@ -1,13 +1,14 @@
 """The state of each run of a sweep: queued | running | DONE | failed | completed | unknown.
 
 Sources, most trusted first: the run directory's DONE marker; Slurm's live queue (`squeue`, which keeps
-finished jobs for MinJobAge seconds); Slurm accounting (`sacct`, where the cluster has it); submitit's result
-pickle in the job's folder. `derive_state` combines them and is a pure function, so it is tested without Slurm.
+finished jobs for MinJobAge seconds); Slurm accounting (`sacct`, where the cluster has it); the tag submitit
+writes first into the job's result pickle ("success" or "error"). The pickle is never unpickled (loading it
+would run whatever code it names: a read-only command must not): its opcodes are only scanned for that tag.
+`derive_state` combines them and is a pure function, so it is tested without Slurm.
 """
 
 from __future__ import annotations
 
-import pickle
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -90,20 +91,24 @@ def slurm_states(job_ids: Iterable[str]) -> Dict[str, str]:
 
 
 def submitit_result(result_pickle: Optional[str]) -> Optional[str]:
-    """"success" / "error" from submitit's result pickle, None when the job has not finished."""
+    """"success" / "error" from submitit's result pickle (None when the job has not finished or the file says
+    neither), read without unpickling: submitit writes `(tag, value)`, so the tag is the first string in the
+    pickle's opcode stream. `pickletools.genops` only parses opcodes; nothing is imported or called."""
+    import pickletools
+
     if not result_pickle:
         return None
     path = Path(result_pickle)
-    if not path.exists():
+    if not path.is_file():
         return None
     try:
         with open(path, "rb") as fh:
-            tag, value = pickle.load(fh)
-    except Exception:  # a result pickle may reference classes this process cannot import
-        return "error"
-    # the stock launcher returns Hydra's JobReturn even when the task raised
-    failed = getattr(getattr(value, "status", None), "name", "") == "FAILED"
-    return "success" if tag == "success" and not failed else "error"
+            for opcode, arg, _ in pickletools.genops(fh):
+                if isinstance(arg, str) and "UNICODE" in opcode.name:
+                    return arg if arg in ("success", "error") else None
+    except Exception:  # truncated or not a pickle: no verdict
+        return None
+    return None
 
 
 def sweep_states(jobs: dict) -> list[RunState]:
