@@ -53,10 +53,20 @@ class ImplConfig:
     """Apply the MLM head only at masked positions (same result, less compute)."""
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            from babybias.errors import ConfigError
+        import re
 
+        from babybias.errors import ConfigError
+
+        if self.precision not in ("fp32", "bf16", "fp16"):
             raise ConfigError(f"impl.precision={self.precision!r} is not known", fix="use impl.precision=fp32|bf16|fp16")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
+            raise ConfigError(f"impl.device={self.device!r} is not known", fix="use impl.device=auto|cpu|cuda|cuda:N")
+        for key in ("micro_batch_size", "num_threads"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"impl.{key}={getattr(self, key)} must be >= 1 or null", fix=f"e.g. impl.{key}=null")
+        if self.dataloader_workers < 0 or self.eval_batch_size < 1:
+            raise ConfigError("impl.dataloader_workers must be >= 0 and impl.eval_batch_size >= 1",
+                              fix="e.g. impl.dataloader_workers=0 impl.eval_batch_size=128")
 
 
 @dataclass

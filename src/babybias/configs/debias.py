@@ -91,6 +91,11 @@ class DebiasConfig:
                               fix="use the paper's debias.decay_constant=50 debias.epsilon=0.01")
         if not 0.0 < self.dev_fraction < 1.0:
             raise ConfigError(f"debias.dev_fraction={self.dev_fraction} must be in (0, 1)", fix="e.g. debias.dev_fraction=0.3")
+        if self.max_sentence_words < 1:
+            raise ConfigError(f"debias.max_sentence_words={self.max_sentence_words} must be >= 1",
+                              fix="e.g. debias.max_sentence_words=60")
+        if not 0.0 <= self.min_accuracy <= 1.0:
+            raise ConfigError(f"debias.min_accuracy={self.min_accuracy} must be in [0, 1]", fix="e.g. debias.min_accuracy=0")
 
     @property
     def is_post_model(self) -> bool:

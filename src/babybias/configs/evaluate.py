@@ -65,6 +65,10 @@ class StereoSetEvalConfig:
     def __post_init__(self) -> None:
         if self.source not in ("auto", "canonical", "flat"):
             raise ConfigError(f"stereoset.source={self.source!r}", fix="use stereoset.source=auto|canonical|flat")
+        if self.aggregate not in ("mean_prob", "mean_logprob"):
+            raise ConfigError(f"stereoset.aggregate={self.aggregate!r}", fix="use stereoset.aggregate=mean_prob|mean_logprob")
+        if self.word_rule not in ("official", "aligned"):
+            raise ConfigError(f"stereoset.word_rule={self.word_rule!r}", fix="use stereoset.word_rule=official|aligned")
         if self.subtoken_rule not in ("official", "in_context"):
             raise ConfigError(f"stereoset.subtoken_rule={self.subtoken_rule!r}",
                               fix="use stereoset.subtoken_rule=official|in_context")
@@ -95,6 +99,10 @@ class BlimpEvalConfig:
     limit: Optional[int] = stem(None, "limit{}")
     """First N pairs of each phenomenon (200 = the BabyLM "fast" size); null = all 1,000."""
 
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"blimp.limit={self.limit} must be >= 1 or null", fix="e.g. blimp.limit=200")
+
 
 @dataclass
 class PpplEvalConfig:
@@ -102,6 +110,10 @@ class PpplEvalConfig:
     """Text file, one sentence a line; null = the run's corpus validation split (see commands/evaluate.py)."""
     max_texts: Optional[int] = 1000
     """Score only the first N lines (null = all)."""
+
+    def __post_init__(self) -> None:
+        if self.max_texts is not None and self.max_texts < 1:
+            raise ConfigError(f"pppl.max_texts={self.max_texts} must be >= 1 or null", fix="e.g. pppl.max_texts=1000")
 
 
 @dataclass
@@ -171,6 +183,10 @@ class EvaluateConfig:
             raise ConfigError("both checkpoint= and run= are set", fix="pass one of run=... or checkpoint=...")
         if isinstance(self.checkpoints, str) and self.checkpoints not in ("final", "all"):
             raise ConfigError(f"checkpoints={self.checkpoints!r}", fix="use checkpoints=final|all|[step,...]")
+        if not isinstance(self.checkpoints, str) and not all(
+                isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.checkpoints):
+            raise ConfigError(f"checkpoints={list(self.checkpoints)} must be steps (integers >= 0)",
+                              fix="use checkpoints=final|all|[step,...], e.g. checkpoints=[100,500]")
 
     @property
     def target(self) -> Optional[str]:

@@ -31,6 +31,11 @@ class TokenizerConfig:
             raise ConfigError(f"tokenizer.kind={self.kind!r} is not known", fix="use tokenizer.kind=wordpiece")
         if self.vocab_size < 16:
             raise ConfigError(f"tokenizer.vocab_size={self.vocab_size} is too small", fix="use tokenizer.vocab_size>=16")
+        if self.min_frequency < 1:
+            raise ConfigError(f"tokenizer.min_frequency={self.min_frequency} must be >= 1", fix="e.g. tokenizer.min_frequency=2")
+        if self.model_max_length < 8:
+            raise ConfigError(f"tokenizer.model_max_length={self.model_max_length} is too short",
+                              fix="use tokenizer.model_max_length>=8 (e.g. 512)")
 
 
 ARCHITECTURES = ("bert", "ltg_bert")
@@ -78,3 +83,12 @@ class ModelConfig:
         for key in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "max_position_embeddings"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.{key}={getattr(self, key)} must be positive", fix=f"set model.{key}>=1")
+        for key in ("hidden_dropout", "attention_dropout"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError(f"model.{key}={getattr(self, key)} must be in [0, 1)", fix=f"e.g. model.{key}=0.1")
+        for key in ("initializer_range", "layer_norm_eps"):
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"model.{key}={getattr(self, key)} must be > 0", fix=f"e.g. model.{key}=0.02")
+        if self.vocab_size is not None and self.vocab_size < 16:
+            raise ConfigError(f"model.vocab_size={self.vocab_size} is too small",
+                              fix="use model.vocab_size=null (the tokenizer's size)")

@@ -11,6 +11,7 @@ from babybias.configs.corpus import CorpusConfig
 from babybias.configs.debias import DebiasConfig
 from babybias.configs.model import ModelConfig, TokenizerConfig
 from babybias.configs.train import TrainConfig
+from babybias.errors import ConfigError
 
 
 @dataclass
@@ -22,6 +23,18 @@ class DataCommandConfig:
     """Data set names; empty = all registered data sets except the large ones prepared on request (babylm_*)."""
     data: DataConfig = field(default_factory=DataConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+
+    def __post_init__(self) -> None:
+        if self.action not in ("list", "prepare", "verify"):
+            raise ConfigError(f"unknown data action {self.action!r}", fix="use `babybias data list|prepare|verify`")
+
+
+def check_run_name(name: str) -> None:
+    """A run name is a folder under paths.runs: not empty, not absolute, no `..` (it would leave paths.runs)."""
+    parts = Path(str(name)).parts
+    if not str(name).strip() or Path(str(name)).is_absolute() or ".." in parts:
+        raise ConfigError(f"name={name!r} is not a run name (runs go to paths.runs/<name>/)",
+                          fix="use a plain name such as name=my_run (or name=group/my_run)")
 
 
 @dataclass
@@ -37,6 +50,9 @@ class RunConfig:
     """Run every stage on a tiny slice with one optimizer step."""
     data: DataConfig = field(default_factory=DataConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+
+    def __post_init__(self) -> None:
+        check_run_name(self.name)
 
 
 @dataclass
@@ -70,6 +86,17 @@ class PretrainConfig(RunConfig):
     debias: DebiasConfig = field(default_factory=DebiasConfig)
     """Intra-model debiasing (`debias=cda|dropout`, overlays in conf/debias/); `none` by default."""
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.train.seq_len > self.model.max_position_embeddings:
+            raise ConfigError(f"train.seq_len={self.train.seq_len} is longer than model.max_position_embeddings="
+                              f"{self.model.max_position_embeddings}",
+                              fix=f"use train.seq_len<={self.model.max_position_embeddings} or raise "
+                                  "model.max_position_embeddings")
+        if self.impl.micro_batch_size and self.impl.micro_batch_size > self.train.batch_size:
+            raise ConfigError(f"impl.micro_batch_size={self.impl.micro_batch_size} is larger than train.batch_size="
+                              f"{self.train.batch_size}", fix="use impl.micro_batch_size<=train.batch_size (or null)")
+
 
 def hydra_output_dir(runs: str, name: str, command: str, dryrun: Any, force: Any, stamp: str) -> str:
     """Where Hydra writes `.hydra/` and its log: the run directory itself, unless that run is finished (DONE,
@@ -96,7 +123,10 @@ def hydra_output_dir(runs: str, name: str, command: str, dryrun: Any, force: Any
 def register(cs) -> None:
     from omegaconf import OmegaConf
 
+    from babybias.configs.train import checkpoint_fractions
+
     OmegaConf.register_new_resolver("babybias_output_dir", hydra_output_dir, replace=True)
+    OmegaConf.register_new_resolver("babybias_fractions", checkpoint_fractions, replace=True)
     cs.store(name="data_schema", node=DataCommandConfig)
     cs.store(name="corpus_schema", node=CorpusCommandConfig)
     cs.store(name="tokenizer_schema", node=TokenizerCommandConfig)

@@ -51,6 +51,8 @@ class StudyConfig:
         if any(s not in ("shared", "modified") for s in scorings) or len(set(scorings)) != len(scorings):
             raise ConfigError(f"crows_pairs_scoring={scorings} is not a list of distinct shared|modified",
                               fix="use crows_pairs_scoring=[shared], [modified] or [shared,modified]")
+        if self.seeds is not None and not self.seeds:
+            raise ConfigError("seeds=[] leaves the study without runs", fix="e.g. seeds=[0,1,2] (or seeds=null)")
 
     @property
     def preset(self) -> Dict[str, Any]:

@@ -9,6 +9,35 @@ from typing import List, Optional
 from babybias.errors import ConfigError
 
 
+_GE, _GT, _LE, _LT = (lambda v, b: v >= b), (lambda v, b: v > b), (lambda v, b: v <= b), (lambda v, b: v < b)
+_ANY = (float("inf"), _LE)
+# field, (lower bound, test), (upper bound, test), a valid example. NaN fails every test.
+_RANGES = [
+    ("lr", (0.0, _GT), _ANY, "5e-4"),
+    ("warmup_steps", (0, _GE), _ANY, 100),
+    ("min_lr_ratio", (0.0, _GE), (1.0, _LE), 0.0),
+    ("weight_decay", (0.0, _GE), _ANY, 0.01),
+    ("adam_beta1", (0.0, _GE), (1.0, _LT), 0.9),
+    ("adam_beta2", (0.0, _GE), (1.0, _LT), 0.98),
+    ("adam_eps", (0.0, _GT), _ANY, "1e-6"),
+    ("grad_clip", (0.0, _GE), _ANY, "1.0 (0 = no clipping)"),
+    ("log_every", (1, _GE), _ANY, 10),
+    ("validation_blocks", (0, _GE), _ANY, "64 (0 = none)"),
+]
+
+
+def _describe(low: tuple, high: tuple) -> str:
+    words = {_GE: ">=", _GT: ">", _LE: "<=", _LT: "<"}
+    lower = f"{words[low[1]]} {low[0]}"
+    return lower if high is _ANY else f"{lower} and {words[high[1]]} {high[0]}"
+
+
+def checkpoint_fractions(steps: int, *fractions: float) -> list[int]:
+    """Checkpoint steps at these fractions of `steps` (rounded, at least 1, no duplicates): the default
+    `train.checkpoint_steps`, so that `train.steps=N` alone keeps checkpoints inside 1..N."""
+    return sorted({max(1, round(float(f) * int(steps))) for f in fractions if 0 < float(f) <= 1})
+
+
 @dataclass
 class TrainConfig:
     """Masked-LM pretraining on packed fixed-length blocks with AdamW and a warmup + decay schedule."""
@@ -39,7 +68,8 @@ class TrainConfig:
     mlm_probability: float = 0.15
     """Share of (non-special) tokens selected for prediction; of those 80% -> [MASK], 10% random, 10% kept."""
     checkpoint_steps: List[int] = field(default_factory=list)
-    """Steps at which to keep a checkpoint (the learning-dynamics checkpoints); the final step always is."""
+    """Steps at which to keep a checkpoint (the learning-dynamics checkpoints), each in 1..steps; the final step
+    always is. conf/train/ sets them as fractions of `steps` (`${babybias_fractions:...}`)."""
     checkpoint_every: Optional[int] = None
     """Also keep a checkpoint every N steps (null = only `checkpoint_steps` and the final step)."""
     log_every: int = 1
@@ -48,6 +78,10 @@ class TrainConfig:
     """Validation-split blocks scored (fixed masks) at each checkpoint; 0 = no validation loss."""
 
     def __post_init__(self) -> None:
+        for key, low, high, fix in _RANGES:
+            value = getattr(self, key)
+            if not (low[1](value, low[0]) and high[1](value, high[0])):
+                raise ConfigError(f"train.{key}={value} must be {_describe(low, high)}", fix=f"use e.g. train.{key}={fix}")
         if self.schedule not in ("linear", "cosine", "constant"):
             raise ConfigError(f"train.schedule={self.schedule!r} is not known", fix="use train.schedule=linear|cosine|constant")
         if self.steps < 1 or self.batch_size < 1:
@@ -60,6 +94,12 @@ class TrainConfig:
             raise ConfigError(f"train.epochs={self.epochs} must be > 0", fix="e.g. train.epochs=20, or train.epochs=null")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ConfigError("train.checkpoint_every must be >= 1 or null", fix="e.g. train.checkpoint_every=1000")
+        outside = [s for s in self.checkpoint_steps if not 1 <= s <= self.steps]
+        if outside:
+            inside = [s for s in self.checkpoint_steps if 1 <= s <= self.steps]
+            raise ConfigError(f"train.checkpoint_steps has {outside}, outside 1..train.steps={self.steps} (they would "
+                              "never be saved)", fix=f"use train.checkpoint_steps=[{','.join(map(str, inside))}] or "
+                                                 "fewer/other steps")
 
     def is_checkpoint_step(self, step: int) -> bool:
         every = self.checkpoint_every

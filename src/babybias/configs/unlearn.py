@@ -102,6 +102,14 @@ class SisaConfig:
                               fix="use sisa.partition=uniform|distribution")
         if self.head not in ("linear", "mlp"):
             raise ConfigError(f"sisa.head={self.head!r} is not known", fix="use sisa.head=linear|mlp")
+        for key in ("head_hidden", "epochs_per_slice", "max_length"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"sisa.{key}={getattr(self, key)} must be >= 1", fix=f"set sisa.{key} to a positive integer")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"sisa.batch_size={self.batch_size} must be >= 1 or null", fix="e.g. sisa.batch_size=256")
+        if not (self.lr > 0 and self.encoder_lr > 0 and self.weight_decay >= 0):
+            raise ConfigError("sisa.lr and sisa.encoder_lr must be > 0 and sisa.weight_decay >= 0",
+                              fix="e.g. sisa.lr=0.01 sisa.encoder_lr=5e-5 sisa.weight_decay=0")
 
 
 @dataclass
@@ -170,6 +178,8 @@ class FairSisaConfig:
         if self.statistic not in ("pattern", "vote_count"):
             raise ConfigError(f"fairsisa.statistic={self.statistic!r} is not known",
                               fix="use fairsisa.statistic=pattern|vote_count")
+        if self.grid_size < 2:
+            raise ConfigError(f"fairsisa.grid_size={self.grid_size} must be >= 2", fix="e.g. fairsisa.grid_size=1000")
 
 
 @dataclass
@@ -202,6 +212,9 @@ class UnlearnConfig:
     wandb: WandbConfig = field(default_factory=WandbConfig)
 
     def __post_init__(self) -> None:
+        from babybias.configs.spine import check_run_name
+
+        check_run_name(self.name)
         if self.action not in ("run", "audit"):
             raise ConfigError(f"unknown unlearn action {self.action!r}", fix="use `babybias unlearn [run|audit]`")
 
