@@ -28,7 +28,7 @@ from babybias.corpus.mutations import MUTATIONS, MutationContext
 from babybias.corpus.sources import Source, resolve_source
 from babybias.data import store
 from babybias.data.registry import files_of
-from babybias.errors import BabybiasError, IntegrityError
+from babybias.errors import BabybiasError, DataError, IntegrityError
 from babybias.integrity import discard, read_json, sums_of, verify_sums
 from babybias.runs import DONE, child_seed, config_hash, resolve_seed, to_jsonable
 
@@ -141,7 +141,9 @@ def read_sentences(sources: list[Source], cfg, dryrun: bool) -> tuple[list[str],
             if cap is not None and len(kept) >= cap:
                 break
         kept = kept[:cap] if cap is not None else kept
-        per_source.append({"name": source.name, "lines_read": lines, "sentences": len(kept), "dropped_short": short})
+        check_decoding(source)
+        per_source.append({"name": source.name, "lines_read": lines, "sentences": len(kept), "dropped_short": short,
+                           "undecodable_lines": source.decoding.bad_lines})
         sentences.extend(kept)
     unique = dedupe(sentences) if cfg.deduplicate else sentences
     duplicates = len(sentences) - len(unique)
@@ -154,6 +156,22 @@ def read_sentences(sources: list[Source], cfg, dryrun: bool) -> tuple[list[str],
               "rules": f"NFKC + ASCII quotes, whitespace collapsed, >= {cfg.min_words} words with a lower-case "
                        "letter, " + ("exact duplicates removed (first kept)" if cfg.deduplicate else "duplicates kept")}
     return unique, report
+
+
+MIN_PRINTABLE_RATIO = 0.8
+"""A source whose decoded characters are less printable than this is refused (random bytes give ~0.4)."""
+
+
+def check_decoding(source: Source) -> None:
+    """Refuse a source that is mostly not text; say how many of its lines were not valid UTF-8."""
+    stats = source.decoding
+    if stats.chars and stats.printable_ratio < MIN_PRINTABLE_RATIO:
+        raise DataError(f"corpus source {source.name} is mostly not text: only {stats.printable_ratio:.0%} of its "
+                        f"characters are printable ({stats.bad_lines} of {stats.lines} lines are not valid UTF-8)",
+                        fix="pass UTF-8 text files (one sentence or paragraph a line) in corpus.sources")
+    if stats.bad_lines and source.kind != "registered":
+        print(f"warning: corpus source {source.name}: {stats.bad_lines} of {stats.lines} lines are not valid UTF-8; "
+              "their undecodable bytes were replaced with U+FFFD (counted in the manifest as undecodable_lines)")
 
 
 def _reference_removed(plan: _Plan, data_cfg, cache_root, seed, dryrun, progress) -> tuple[dict, str]:
@@ -199,6 +217,8 @@ def build_corpus(corpus_cfg, data_cfg, cache_root: str | os.PathLike, seed: int,
         ctx = MutationContext(cfg, swapper, child_seed(seed, f"corpus/{cfg.mutation}/{split}"), progress,
                               removed_by_reference.get(split), {"reference_key": reference_key})
         splits[split], reports[split] = mutation.apply(splits[split], ctx)
+        if reports[split].get("warning"):
+            print(f"warning: {split} split: {reports[split]['warning']}")
     timings["mutation"] = time.time() - tick
     if not splits["train"]:
         raise BabybiasError(f"the corpus is empty after `{cfg.mutation}` ({reports['train'].get('reason')})",

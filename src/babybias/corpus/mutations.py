@@ -121,6 +121,10 @@ def balanced(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dic
             out.append(sentence)
     larger = max(male, female)
     final_gap = abs(gap)
+    warning = None
+    if larger == 0:
+        warning = (f"corpus=balanced: the {len(sentences)} sentences hold no gendered words of the lexicon "
+                   "(0 male, 0 female terms), so nothing was balanced; this corpus equals corpus=original")
     if final_gap > ctx.cfg.balance_tolerance * larger:
         raise BabybiasError(
             f"balanced: could not equalize gender terms (gap {final_gap} of {larger} after swapping "
@@ -131,7 +135,7 @@ def balanced(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dic
         "majority": majority, "before": {"male_terms": male, "female_terms": female},
         "remaining_gap": final_gap, "sentences_swapped": len(replacements), "candidates": len(candidates),
         "added": len(replacements) if two_sided else 0, "replaced": 0 if two_sided else len(replacements),
-        "removed": 0, "examples": examples,
+        "removed": 0, "examples": examples, **({"warning": warning} if warning else {}),
     }
 
 

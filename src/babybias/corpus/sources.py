@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -25,23 +26,63 @@ from babybias.errors import DataError
 from babybias.runs import file_sha256
 
 
-def read_text(path: Path) -> str:
-    """UTF-8, falling back to Latin-1 (a few State of the Union files are ISO-8859-1)."""
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
+@dataclass
+class DecodeStats:
+    """What decoding a source found: lines read, lines that were not valid UTF-8, and characters that are not text."""
+
+    lines: int = 0
+    bad_lines: int = 0
+    chars: int = 0
+    nontext_chars: int = 0
+    """Control characters (other than tab and newlines) and U+FFFD replacement characters."""
+
+    @property
+    def printable_ratio(self) -> float:
+        return 1.0 - self.nontext_chars / self.chars if self.chars else 1.0
+
+    def count(self, text: str) -> str:
+        self.lines += 1
+        self.chars += len(text)
+        self.nontext_chars += len(_NONTEXT.findall(text))
+        return text
 
 
-def _lines_of(paths: list[Path]) -> Iterator[str]:
+_NONTEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+
+
+def decode_lines(raw: bytes, stats: DecodeStats | None = None, fallback: str | None = None) -> Iterator[str]:
+    """The lines of `raw`, each decoded as UTF-8 on its own: a line that is not valid UTF-8 is decoded with
+    U+FFFD replacement characters (or with the `fallback` codec, for the registered files whose bytes are fixed by
+    their checksums) and counted in `stats`, so one stray byte spoils one character, not the whole file."""
+    stats = stats if stats is not None else DecodeStats()
+    for raw_line in raw.splitlines():
+        try:
+            text = raw_line.decode("utf-8")
+        except UnicodeDecodeError:
+            stats.bad_lines += 1
+            text = raw_line.decode(fallback) if fallback else raw_line.decode("utf-8", errors="replace")
+        yield from stats.count(text).splitlines() or [""]
+
+
+def read_text(path: Path, stats: DecodeStats | None = None, fallback: str | None = None) -> str:
+    """A whole file decoded line by line (see `decode_lines`)."""
+    return "\n".join(decode_lines(path.read_bytes(), stats, fallback))
+
+
+def _lines_of(paths: list[Path], stats: DecodeStats | None = None, fallback: str | None = None) -> Iterator[str]:
     for path in paths:
-        yield from read_text(path).splitlines()
+        yield from decode_lines(path.read_bytes(), stats, fallback)
 
 
-def _kjv_verses(folder: Path) -> Iterator[str]:
+# Six State of the Union files (and one inaugural address) hold a few Big5-encoded punctuation marks. Earlier
+# versions decoded those files as Latin-1; line by line with the same fallback gives exactly the same text
+# (checked for every registered file), so the default corpus and every cache key built on it stay the same.
+_PINNED_FALLBACK = "latin-1"
+
+
+def _kjv_verses(folder: Path, stats: DecodeStats | None = None) -> Iterator[str]:
     """The `text` column of kjv_verses.tsv (book, chapter, verse, text; a header row)."""
-    rows = read_text(folder / "kjv_verses.tsv").splitlines()
+    rows = read_text(folder / "kjv_verses.tsv", stats).splitlines()
     column = rows[0].split("\t").index("text") if rows else 0
     for row in rows[1:]:
         fields = row.split("\t")
@@ -50,15 +91,16 @@ def _kjv_verses(folder: Path) -> Iterator[str]:
 
 
 # registered data set -> (lines reader over its folder, lines are already sentences)
-REGISTERED: dict[str, tuple[Callable[[Path], Iterator[str]], bool]] = {
-    "nltk_brown": (lambda d: _lines_of([d / "brown_plain.txt"]), True),
-    "nltk_movie_reviews": (lambda d: _lines_of(sorted(d.glob("neg/*.txt")) + sorted(d.glob("pos/*.txt"))), True),
-    "nltk_state_union": (lambda d: _lines_of(sorted(d.glob("*.txt"))), False),
-    "nltk_inaugural": (lambda d: _lines_of(sorted(d.glob("*.txt"))), False),
+REGISTERED: dict[str, tuple[Callable[[Path, DecodeStats], Iterator[str]], bool]] = {
+    "nltk_brown": (lambda d, st: _lines_of([d / "brown_plain.txt"], st, _PINNED_FALLBACK), True),
+    "nltk_movie_reviews": (lambda d, st: _lines_of(sorted(d.glob("neg/*.txt")) + sorted(d.glob("pos/*.txt")), st,
+                                                   _PINNED_FALLBACK), True),
+    "nltk_state_union": (lambda d, st: _lines_of(sorted(d.glob("*.txt")), st, _PINNED_FALLBACK), False),
+    "nltk_inaugural": (lambda d, st: _lines_of(sorted(d.glob("*.txt")), st, _PINNED_FALLBACK), False),
     "debian_bible_kjv": (_kjv_verses, False),
     # one utterance or paragraph a line, cleaned per source (babybias.corpus.babylm)
-    "babylm_10m": (lambda d: babylm_lines(d, "train_10M"), True),
-    "babylm_100m": (lambda d: babylm_lines(d, "train_100M"), True),
+    "babylm_10m": (lambda d, st: map(st.count, babylm_lines(d, "train_10M")), True),
+    "babylm_100m": (lambda d, st: map(st.count, babylm_lines(d, "train_100M")), True),
 }
 
 
@@ -73,10 +115,13 @@ class Source:
     files: int
     presplit: bool
     """True when each line is already one sentence."""
-    _lines: Callable[[], Iterator[str]]
+    _lines: Callable[[DecodeStats], Iterator[str]]
+    decoding: DecodeStats = field(default_factory=DecodeStats)
+    """Filled while `lines()` is read: lines that were not UTF-8, share of printable characters."""
 
     def lines(self) -> Iterator[str]:
-        return self._lines()
+        self.decoding = DecodeStats()
+        return self._lines(self.decoding)
 
     def describe(self) -> dict:
         return {"name": self.name, "kind": self.kind, "sha256": self.sha256, "files": self.files,
@@ -97,28 +142,28 @@ def resolve_source(name: str, data_cfg) -> Source:
         folder = store.require(name, data_cfg)
         reader, presplit = REGISTERED[name]
         checksums = store.expected_files(name, store.data_root(data_cfg))  # pinned, or recorded on first use
-        return Source(name, "registered", _digest(checksums), len(checksums), presplit, lambda: reader(folder))
+        return Source(name, "registered", _digest(checksums), len(checksums), presplit, lambda st: reader(folder, st))
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "dataset_info.json").exists() and not (path / "state.json").exists():
             raise DataError(f"corpus source {name} is a folder but not a saved `datasets` dataset",
                             fix="pass a folder written by Dataset.save_to_disk, or a .txt/.jsonl file")
         checksums = {str(p.relative_to(path)): file_sha256(p) for p in sorted(path.rglob("*")) if p.is_file()}
-        return Source(name, "dataset", _digest(checksums), len(checksums), False, lambda: _dataset_lines(path))
+        return Source(name, "dataset", _digest(checksums), len(checksums), False, lambda st: _dataset_lines(path, st))
     if path.is_file():
         suffix = path.suffix.lower()
         if suffix not in (".txt", ".jsonl"):
             raise DataError(f"corpus source {name} has an unsupported type {suffix!r}",
                             fix="use a .txt file (one sentence or paragraph a line), a .jsonl file (`text` field) "
                                 "or a saved `datasets` folder")
-        reader = (lambda: _lines_of([path])) if suffix == ".txt" else (lambda: _jsonl_lines(path))
+        reader = (lambda st: _lines_of([path], st)) if suffix == ".txt" else (lambda st: _jsonl_lines(path, st))
         return Source(name, suffix[1:], file_sha256(path), 1, False, reader)
     raise DataError(f"corpus source {name!r} is neither a registered data set nor an existing file",
                     fix=f"check the path, or use one of {', '.join(REGISTERED)} (after `babybias data prepare`)")
 
 
-def _jsonl_lines(path: Path) -> Iterator[str]:
-    for number, line in enumerate(read_text(path).splitlines(), 1):
+def _jsonl_lines(path: Path, stats: DecodeStats | None = None) -> Iterator[str]:
+    for number, line in enumerate(read_text(path, stats).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -130,7 +175,7 @@ def _jsonl_lines(path: Path) -> Iterator[str]:
         yield from record["text"].splitlines()
 
 
-def _dataset_lines(path: Path) -> Iterator[str]:
+def _dataset_lines(path: Path, stats: DecodeStats) -> Iterator[str]:
     import datasets
 
     dataset = datasets.load_from_disk(str(path))
@@ -142,4 +187,4 @@ def _dataset_lines(path: Path) -> Iterator[str]:
                         fix="rename the text column to `text` before save_to_disk")
     for text in dataset["text"]:
         if text:
-            yield from str(text).splitlines()
+            yield from stats.count(str(text)).splitlines()
