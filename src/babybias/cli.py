@@ -104,6 +104,7 @@ def run_hydra_command(command: str, args: list[str], config_path: str | None = N
     module_name = COMMANDS[command][0]
 
     def task(cfg) -> None:
+        typed = None
         try:
             typed = OmegaConf.to_object(cfg)
             module = importlib.import_module(module_name)
@@ -111,11 +112,27 @@ def run_hydra_command(command: str, args: list[str], config_path: str | None = N
         except BabybiasError as err:
             print(f"babybias {command}: error: {err}", file=sys.stderr)
             raise SystemExit(1) from None
+        except OSError as err:  # a full disk, a read-only runs/cache root, a file that vanished: one line
+            from babybias.errors import os_error_message
+
+            print(f"babybias {command}: error: {os_error_message(err, _roots(typed))}", file=sys.stderr)
+            raise SystemExit(1) from None
 
     task.__module__ = module_name
     task.__name__ = command
     sys.argv = [f"babybias {command}", *_to_overrides(command, args)]
     hydra.main(version_base="1.3", config_path=config_path or str(config_dir()), config_name=config_name or command)(task)()
+
+
+def _roots(typed) -> dict[str, str]:
+    """The settings that name where a command writes and reads (for the fix of an OSError)."""
+    roots = {}
+    for key in ("paths.runs", "paths.cache", "data.root"):
+        section, _, field = key.partition(".")
+        value = getattr(getattr(typed, section, None), field, None)
+        if value:
+            roots[key] = str(value)
+    return roots
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -144,6 +161,11 @@ def main(argv: list[str] | None = None) -> None:
         importlib.import_module(module_name).main(args)
     except BabybiasError as err:
         print(f"babybias {command}: error: {err}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except OSError as err:
+        from babybias.errors import os_error_message
+
+        print(f"babybias {command}: error: {os_error_message(err)}", file=sys.stderr)
         raise SystemExit(1) from None
 
 

@@ -30,3 +30,33 @@ class ConfigError(BabybiasError):
 
 class IntegrityError(BabybiasError):
     """A file that is corrupt, truncated, altered or not what it claims to be (names the file)."""
+
+
+def os_error_message(err: OSError, roots: dict[str, str] | None = None) -> str:
+    """One line for an OSError of a command: the file, what went wrong, and the setting to change.
+
+    `roots` maps settings to folders (e.g. {"paths.runs": "runs", "paths.cache": "data/cache"}): a file under
+    one of them names that setting as the fix (a read-only or full runs/data root)."""
+    import errno as codes
+    from pathlib import Path
+
+    name = err.filename or "a file"
+    folder = Path(str(err.filename)).parent if err.filename else None
+    setting = None
+    if err.filename:
+        target = Path(str(err.filename)).absolute()
+        for key, root in (roots or {}).items():
+            if root and (target == Path(root).absolute() or Path(root).absolute() in target.parents):
+                setting = key
+                break
+    elsewhere = f"point {setting}= to another folder" if setting else "choose another output folder"
+    if err.errno == codes.ENOSPC:
+        return f"no space left on device while writing {name} (folder {folder}): free space there, or {elsewhere}"
+    if err.errno == codes.EDQUOT:
+        return f"disk quota exceeded while writing {name} (folder {folder}): free space there, or {elsewhere}"
+    if err.errno in (codes.EROFS, codes.EACCES, codes.EPERM):
+        kind = "read-only file system" if err.errno == codes.EROFS else "permission denied"
+        return f"cannot write or read {name} ({kind}): make {folder} writable, or {elsewhere}"
+    if err.errno == codes.ENOENT:
+        return f"{name} does not exist: check the path (or the setting that points to it)"
+    return f"{name}: {err.strerror or err}" + (f" (under {setting})" if setting else "")

@@ -205,6 +205,22 @@ def seed_everything(seed: int) -> None:
         torch.manual_seed(seed)
 
 
+def ensure_writable(folder: str | os.PathLike, fix: str) -> Path:
+    """Create `folder` and write (and remove) a probe file in it, so a read-only or full disk is found before hours
+    of work, not after: BabybiasError naming the folder and `fix` otherwise."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".probe{TMP_MARK}") as fh:
+            fh.write(b"x" * 4096)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as err:
+        reason = "no space left on device" if err.errno == errno.ENOSPC else (err.strerror or str(err))
+        raise BabybiasError(f"cannot write into {folder} ({reason})", fix=fix) from None
+    return folder
+
+
 # ---------------------------------------------------------------- run locks
 LOCK_FILE = ".lock"
 

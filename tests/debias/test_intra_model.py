@@ -34,7 +34,12 @@ def _diff(overrides: list[str]) -> tuple[dict, object, object]:
     changed = compose_command("pretrain", BASE + overrides)
     a, b = _flat(to_jsonable(plain)), _flat(to_jsonable(changed))
     assert a.keys() == b.keys()
-    return {k: (a[k], b[k]) for k in a if a[k] != b[k]}, plain, changed
+    # the default checkpoint steps are fractions of train.steps (conf/train/default.yaml), so they follow it
+    from babybias.configs.train import checkpoint_fractions
+
+    for cfg in (plain, changed):
+        assert cfg.train.checkpoint_steps == checkpoint_fractions(cfg.train.steps, 0.1, 0.2, 0.4, 0.6, 0.8)
+    return {k: (a[k], b[k]) for k in a if a[k] != b[k] and k != "train.checkpoint_steps"}, plain, changed
 
 
 def _bert(cfg):

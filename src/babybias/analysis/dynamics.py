@@ -67,9 +67,16 @@ def is_checkpoint(path: Path) -> bool:
 def resolve_run(ref: str, runs_root: str | Path) -> Path:
     """A pretrain run directory from a path (run dir, its parent runs/<name>) or a run name."""
     ref_path = Path(ref)
-    for candidate in (ref_path, ref_path / "pretrain", Path(runs_root) / ref / "pretrain", Path(runs_root) / ref):
+    candidates = (ref_path, ref_path / "pretrain", Path(runs_root) / ref / "pretrain", Path(runs_root) / ref)
+    for candidate in candidates:
         if (candidate / "checkpoints").is_dir() or is_checkpoint(candidate / "model"):
             return candidate
+    started = next((c for c in candidates if (c / "config.yaml").is_file()), None)
+    if started is not None:
+        raise BabybiasError(f"pretrain run {started} exists but has no checkpoint yet (it stopped, or is still "
+                            "running, before its first checkpoint)",
+                            fix=f"rerun `babybias pretrain name={started.parent.name}` to resume or finish it, or wait "
+                                "for its first train.checkpoint_steps")
     raise BabybiasError(f"no pretrain run or checkpoint found for {ref!r}",
                         fix="pass a checkpoint directory, a run directory (runs/<name>/pretrain) or a run name")
 

@@ -103,6 +103,11 @@ def run(cfg: CompareConfig) -> dict:
         raise ConfigError("compare needs two runs", fix="pass a=<run> b=<run> (run directories or names)")
     name_a, name_b = _name(cfg.a), _name(cfg.b)
     out = Path(cfg.out) if cfg.out else Path(cfg.paths.runs) / "compare" / f"{name_a}__vs__{name_b}"
+    with RunDir(out).lock("babybias compare"):  # one writer of the output folder at a time
+        return _compare(cfg, out, name_a, name_b)
+
+
+def _compare(cfg: CompareConfig, out: Path, name_a: str, name_b: str) -> dict:
     outputs: dict = {"out": str(out), "plots": []}
     problems = []
     parts = [correlate_dynamics] + ([paired_tests] if cfg.paired else [])

@@ -29,6 +29,11 @@ def summary_lines(art: CorpusArtifact) -> list[str]:
 
 
 def run(cfg: CorpusCommandConfig) -> CorpusArtifact:
+    with run_dir_for(cfg.paths.runs, cfg.name, "corpus").lock("babybias corpus"):  # one writer of the run dir
+        return _run(cfg)
+
+
+def _run(cfg: CorpusCommandConfig) -> CorpusArtifact:
     seed = resolve_seed(cfg.seed)
     cfg = dataclasses.replace(cfg, seed=seed)
     art = build_corpus(cfg.corpus, cfg.data, cfg.paths.cache, seed, dryrun=cfg.dryrun)

@@ -15,16 +15,13 @@ from pathlib import Path
 
 from babybias.configs.debias import DebiasCommandConfig
 from babybias.errors import ConfigError
-from babybias.runs import git_commit, package_versions, resolve_seed, to_jsonable
+from babybias.runs import git_commit, package_versions, resolve_seed, run_lock, to_jsonable
 
 
 def run(cfg: DebiasCommandConfig):
     """Fit and save; returns the `DebiasArtifact` (the existing one when already fitted and not `force`)."""
-    from omegaconf import OmegaConf
-
-    from babybias.debias.apply import artifact_root_of, fit_and_save, load_fitted, model_fingerprint, resolve_model
+    from babybias.debias.apply import artifact_root_of, load_fitted, resolve_model
     from babybias.debias.artifacts import default_artifact_dir
-    from babybias.scoring import ScoringEngine
 
     if not cfg.debias.is_post_model:
         raise ConfigError(f"`babybias debias fit` fits post-model methods; debias={cfg.debias.method} is not one",
@@ -38,6 +35,16 @@ def run(cfg: DebiasCommandConfig):
         if fitted is not None:
             print(f"{folder} is already fitted with these settings; skipping (force=true refits)")
             return fitted
+    with run_lock(folder.parent, "babybias debias fit"):  # one fit of a method on a run at a time
+        return _fit(cfg, model_dir, folder)
+
+
+def _fit(cfg: DebiasCommandConfig, model_dir: Path, folder: Path):
+    from omegaconf import OmegaConf
+
+    from babybias.debias.apply import fit_and_save, model_fingerprint
+    from babybias.scoring import ScoringEngine
+
     engine = ScoringEngine.from_checkpoint(model_dir, cfg.impl, progress=True)  # fp32: impl sets speed only
     config_text = OmegaConf.to_yaml(OmegaConf.create(to_jsonable(cfg)))
     meta = {"git_commit": git_commit(), "packages": package_versions(), "device": str(engine.model.device),

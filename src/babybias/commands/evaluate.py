@@ -23,6 +23,7 @@ Every model forward goes through `babybias.scoring.ScoringEngine`; metrics are t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -35,7 +36,7 @@ from babybias.configs.evaluate import EvaluateConfig
 from babybias.data import store
 from babybias.errors import BabybiasError, ConfigError
 from babybias.results import Variant, code_version, data_inputs, reuse_key, stale_reason, variant, weights_sha256
-from babybias.runs import RunDir, atomic_path, atomic_write_json, git_commit, to_jsonable
+from babybias.runs import RunDir, atomic_path, atomic_write_json, ensure_writable, git_commit, run_lock, to_jsonable
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +210,17 @@ def run(cfg: EvaluateConfig) -> dict:
     if not cfg.target:
         raise ConfigError("nothing to evaluate", fix="pass run=<run dir or name> or checkpoint=<checkpoint dir>")
     checkpoints = select_checkpoints(cfg.target, cfg.checkpoints, cfg.paths.runs)
+    with contextlib.ExitStack() as held:
+        for eval_root in sorted({c.eval_dir.parent for c in checkpoints}):
+            # before any scoring: results must be writable, and one evaluate at a time writes them (pretraining of
+            # the same run may go on: it holds the run's own lock, not <run>/eval's)
+            ensure_writable(eval_root, fix="make the run's folder writable, or copy the run somewhere writable and "
+                                           "evaluate the copy")
+            held.enter_context(run_lock(eval_root, "babybias evaluate"))
+        return _evaluate(cfg, checkpoints)
+
+
+def _evaluate(cfg: EvaluateConfig, checkpoints: list[Checkpoint]) -> dict:
     status = {}
     for ckpt in checkpoints:
         status[f"{ckpt.run}/{ckpt.name}"] = evaluate_checkpoint(ckpt, cfg)

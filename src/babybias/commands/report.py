@@ -17,10 +17,8 @@ from babybias.errors import BabybiasError
 
 
 def run(cfg: ReportConfig) -> Path:
-    from babybias.analysis.dynamics import write_table
-    from babybias.analysis.report import final_eval, gather
-    from babybias.analysis.report_html import all_plots, render, with_intervals_shown
-    from babybias.runs import atomic_path
+    from babybias.analysis.report import gather
+    from babybias.runs import run_lock
 
     gathered = gather(cfg.runs)
     if gathered.runs.empty:
@@ -28,6 +26,16 @@ def run(cfg: ReportConfig) -> Path:
                             fix="pass runs='runs/<name>/**' (quote the glob so the shell leaves it alone)")
     out = Path(cfg.out) if cfg.out else Path(cfg.paths.runs) / "reports" / cfg.name
     out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out, "babybias report"):  # one writer of the report folder at a time
+        return _write_report(cfg, gathered, out)
+
+
+def _write_report(cfg: ReportConfig, gathered, out: Path) -> Path:
+    from babybias.analysis.dynamics import write_table
+    from babybias.analysis.report import final_eval
+    from babybias.analysis.report_html import all_plots, render, with_intervals_shown
+    from babybias.runs import atomic_path
+
     write_table(gathered.metrics, out, "metrics")
     finals = final_eval(gathered.metrics, intervals=True)
     main = gathered.runs.drop(columns=["path"])

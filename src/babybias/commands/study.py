@@ -29,6 +29,13 @@ def run(cfg: StudyConfig) -> Any:
         raise ConfigError(f"experiment={cfg.experiment} has no study module babybias.studies.{cfg.experiment}",
                           fix=f"use experiment=<{'|'.join(STUDIES)}>") from None
     check_study_data(cfg)
+    from babybias.runs import run_lock
+
+    with run_lock(Path(cfg.paths.runs) / cfg.name / "study", "babybias study"):  # one study of a name at a time
+        return _run(cfg, module)
+
+
+def _run(cfg: StudyConfig, module) -> Any:
     result = module.run(cfg)
     if cfg.report:
         from babybias.launch.compose import run_command

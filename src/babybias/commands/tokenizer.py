@@ -11,6 +11,11 @@ from babybias.runs import resolve_seed, run_dir_for
 
 
 def run(cfg: TokenizerCommandConfig):
+    with run_dir_for(cfg.paths.runs, cfg.name, "tokenizer").lock("babybias tokenizer"):  # one writer of the run dir
+        return _run(cfg)
+
+
+def _run(cfg: TokenizerCommandConfig):
     from babybias.corpus.build import build_corpus
     from babybias.tokenizer import build_tokenizer, copy_tokenizer_files, load_tokenizer
 

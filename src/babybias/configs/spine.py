@@ -101,14 +101,20 @@ class PretrainConfig(RunConfig):
 def hydra_output_dir(runs: str, name: str, command: str, dryrun: Any, force: Any, stamp: str) -> str:
     """Where Hydra writes `.hydra/` and its log: the run directory itself, unless that run is finished (DONE,
     and no `force=true`) or in use by another process. Then a folder of its own (`<command>-attempts/<stamp>`),
-    so a rerun that is skipped or refused never rewrites the finished or running run's files."""
+    so a rerun that is skipped or refused never rewrites the finished or running run's files. Where paths.runs
+    cannot be written at all, a temporary folder: the command then fails with one line naming paths.runs."""
     import fcntl
+    import os
+    import tempfile
 
     from babybias.runs import DONE, LOCK_FILE
 
     folder = f"{command}-dryrun" if str(dryrun).lower() == "true" else command
     run = Path(runs) / name / folder
     elsewhere = f"{runs}/{name}/{folder}-attempts/{stamp}"
+    existing = next((p for p in (run, *run.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        return tempfile.mkdtemp(prefix=f"babybias-{command}-hydra-")
     if (run / DONE).exists() and str(force).lower() != "true":
         return elsewhere
     if (run / LOCK_FILE).exists():

@@ -175,5 +175,10 @@ def resolve_model(ref: str, runs_root: str) -> Path:
     for candidate in (path, path / "model", path / "pretrain" / "model", Path(runs_root) / ref / "pretrain" / "model"):
         if (candidate / "config.json").is_file():
             return candidate
+    for run in (path, path / "pretrain", Path(runs_root) / ref / "pretrain"):
+        if (run / "config.yaml").is_file():
+            raise BabybiasError(f"pretrain run {run} exists but has no final model yet (it stopped or is still running)",
+                                fix=f"rerun `babybias pretrain name={run.parent.name}` to finish it, or pass one of its "
+                                    "checkpoints: checkpoint=<run>/checkpoints/step-...")
     raise BabybiasError(f"{ref!r} is not a checkpoint folder, pretrain run or run name",
                         fix="pass a checkpoint (runs/<name>/pretrain/model) or the name= of a finished pretrain run")

@@ -157,8 +157,19 @@ def load_masked_lm(path: str | Path, device: str = "auto", precision: str = "fp3
     if not (path / "config.json").is_file():
         raise BabybiasError(f"{path} is not a model checkpoint (no config.json)",
                             fix="pass a checkpoint directory (runs/<name>/pretrain/checkpoints/step-...) or a run")
-    model = AutoModelForMaskedLM.from_pretrained(path, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    from safetensors import SafetensorError
+
+    from babybias.errors import IntegrityError
+    from babybias.integrity import verify_folder
+
+    verify_folder(path, "checkpoint")  # sha256 of every file, where the folder records them
+    try:
+        model = AutoModelForMaskedLM.from_pretrained(path, dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (SafetensorError, OSError, ValueError, RuntimeError, EOFError) as err:  # truncated or garbled files
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise IntegrityError(f"checkpoint {path} does not load ({type(err).__name__}: {reason})",
+                             fix="evaluate another checkpoint, or rerun the pretraining that wrote it") from None
     if not getattr(tokenizer, "is_fast", False):
         raise BabybiasError(f"{path}: the tokenizer is not a fast tokenizer", fix="save a tokenizer.json with it")
     return HFMaskedLM(model, device, precision, head_only_at_masked), tokenizer
