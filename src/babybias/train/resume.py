@@ -1,0 +1,87 @@
+"""What a second start of a pretrain run directory may do: resume (on the same inputs), or report a finished run.
+
+A resume continues exactly only on the data the checkpoint was trained on (`check_same_inputs`); settings that
+change results are reported (`config_changes`); a rerun of a DONE run touches nothing and names what differs
+(`report_done_rerun`); what a killed run left half-written is removed on restart (`remove_debris`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from babybias.errors import BabybiasError
+from babybias.runs import RunDir
+
+
+def report_done_rerun(run_dir: RunDir, cfg: Any, requested_seed: int | None) -> None:
+    """The rerun of a finished run does nothing; say so, naming the settings that differ from the finished run's."""
+    from babybias.errors import IntegrityError
+
+    try:
+        changes = config_changes(run_dir, cfg)
+    except IntegrityError:
+        changes = {}
+    if requested_seed is None:  # seed=null asks for any seed, not for another one
+        changes.pop("seed", None)
+    if not changes:
+        print(f"{run_dir.path} is already DONE; skipping (force=true runs it again)")
+        return
+    listed = "; ".join(f"{k}: {old!r} (finished run) vs {new!r} (now)" for k, (old, new) in changes.items())
+    print(f"warning: {run_dir.path} is already DONE with other settings ({listed}); skipping, the finished run is "
+          "left as it is: choose another name= for the new settings, or force=true to redo this run with them")
+
+
+def remove_debris(run_dir: RunDir) -> None:
+    """What a killed run left (temporary `.step-*`, `.model.*`, `.*.tmp-*` folders and files) goes on restart."""
+    from babybias.integrity import remove_stale_temporaries
+
+    for folder in (run_dir.path, run_dir.path / "checkpoints", run_dir.path / "data_order"):
+        removed = remove_stale_temporaries(folder)
+        if removed:
+            print(f"removed {len(removed)} temporary item(s) left by an interrupted run in {folder}: "
+                  f"{', '.join(p.name for p in removed[:3])}{', ...' if len(removed) > 3 else ''}")
+
+
+INPUT_KEYS = ("corpus_key", "tokenizer_key", "tokenizer_sha256")
+
+
+def check_same_inputs(checkpoint: Path, inputs: dict) -> None:
+    """Refuse to resume on other data than the checkpoint was trained on (changed source text, corpus options or
+    tokenizer: other sentences or other token ids), before anything of the run directory is changed."""
+    from babybias.train.checkpoint import read_state
+
+    saved = read_state(checkpoint)
+    diffs = [f"{key} {saved[key]} -> {inputs[key]}" for key in INPUT_KEYS
+             if saved.get(key) is not None and inputs.get(key) is not None and saved[key] != inputs[key]]
+    if diffs:
+        raise BabybiasError(f"checkpoint {checkpoint} was trained on other inputs than this config gives now "
+                            f"({'; '.join(diffs)}): the corpus sources, corpus options or tokenizer changed",
+                            fix="resume=false starts the run over on the current inputs (or restore the original "
+                                "sources and settings to resume)")
+
+
+# Settings a resume may change without changing results: speed (impl), logging, and where things live.
+RESUME_NEUTRAL = ("impl", "wandb", "resume", "force", "paths", "data")
+
+
+def config_changes(run_dir: RunDir, cfg: Any) -> dict[str, list[Any]]:
+    """Result-changing settings that differ between the run's saved config.yaml and `cfg`: {dotted key: [old, new]}."""
+    from babybias.runs import to_jsonable
+
+    if not (run_dir.path / "config.yaml").exists():
+        return {}
+    old = _flatten(run_dir.read_config())
+    new = _flatten(to_jsonable(cfg))
+    keys = sorted(set(old) | set(new))
+    return {k: [old.get(k), new.get(k)] for k in keys
+            if k.split(".")[0] not in RESUME_NEUTRAL and old.get(k) != new.get(k)}
+
+
+def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: tree}
