@@ -48,10 +48,12 @@ def main() -> None:
     pretrain.build_corpus_artifact = lambda cfg: corpus
     hook = None
     if mode == "hold":
-        def hook(step: int) -> None:
+        def hold_after_step_1(step: int) -> None:
             if step == 1:
                 print("training", flush=True)
                 time.sleep(120)
+
+        hook = hold_after_step_1
     elif mode == "kill-in-model":
         save = checkpoint.save_hf_folder
 

@@ -208,7 +208,11 @@ def dynamics_table(checkpoints: list[Checkpoint], stems: list[str]):
             path = ckpt.eval_dir / f"{stem}.json"
             if not path.is_file():
                 continue
-            result = json.loads(path.read_text())
+            try:
+                result = json.loads(path.read_text())
+            except ValueError:  # a garbled result: named, not tabulated (rerun with force=true to recompute it)
+                print(f"warning: {path} is not valid JSON; left out of the table (evaluate force=true recomputes it)")
+                continue
             intervals = result_intervals(result)
             for category, metric, value in result_records(result):
                 rows.append([ckpt.run, ckpt.name, ckpt.step, ckpt.tokens_seen, ckpt.fraction, stem, category,

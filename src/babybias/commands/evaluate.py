@@ -88,7 +88,9 @@ def pppl_texts(cfg: EvaluateConfig, ckpt: Checkpoint) -> tuple[Path, list[str]]:
     """`pppl.path`, else the validation split named in the run's corpus.json (first `pppl.max_texts` lines)."""
     path = Path(cfg.pppl.path) if cfg.pppl.path else None
     if path is None and ckpt.run_dir is not None and (ckpt.run_dir / "corpus.json").is_file():
-        reference = json.loads((ckpt.run_dir / "corpus.json").read_text())
+        from babybias.integrity import read_json
+
+        reference = read_json(ckpt.run_dir / "corpus.json", what="the run's corpus reference")
         path = Path(reference.get("validation_path") or "") if reference.get("validation_path") else None
     if path is None or not path.is_file():
         raise BabybiasError(f"no validation text for pseudo-perplexity of {ckpt.path} ({path or 'no corpus.json'})",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,18 @@ class DebiasArtifact:
         if not (folder / DONE).exists() or not (folder / "artifact.json").exists():
             raise BabybiasError(f"{folder} is not a finished debiasing artifact",
                                 fix="fit one with `babybias debias fit debias=<method> run=<run>`")
-        meta = json.loads((folder / "artifact.json").read_text())
+        from babybias.integrity import read_json
+
+        meta = read_json(folder / "artifact.json", what=f"debiasing artifact {folder}")
         if meta.get("format_version") != FORMAT_VERSION:
             raise BabybiasError(f"{folder}: artifact format {meta.get('format_version')} is not {FORMAT_VERSION}",
                                 fix="refit it with this version (`babybias debias fit ... force=true`)")
-        with np.load(folder / "arrays.npz") as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        try:
+            with np.load(folder / "arrays.npz") as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise BabybiasError(f"{folder}/arrays.npz is corrupt ({err})",
+                                fix="refit the artifact (`babybias debias fit ... force=true`)") from None
         for name, spec in meta["arrays"].items():
             if name not in arrays or _array_sha256(arrays[name]) != spec["sha256"]:
                 raise BabybiasError(f"{folder}: array {name!r} is missing or altered",

@@ -9,7 +9,6 @@ from the corpus lexicon (`babybias.corpus.gender`), the same one CDA uses. Every
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,4 +88,9 @@ def corpus_file_of_run(run_dir: str | Path) -> Path:
     if not reference.is_file():
         raise BabybiasError(f"{run_dir} has no corpus.json naming its pretraining corpus",
                             fix="pass corpus_file=<train.txt> explicitly")
-    return Path(json.loads(reference.read_text())["train_path"])
+    from babybias.integrity import read_json
+
+    data = read_json(reference, what="the run's corpus reference")
+    if not isinstance(data, dict) or "train_path" not in data:
+        raise BabybiasError(f"{reference} names no train_path", fix="pass corpus_file=<train.txt> explicitly")
+    return Path(data["train_path"])

@@ -90,4 +90,6 @@ def read(sweep_dir: str | Path) -> dict:
             f"no {JOBS_FILE} in {path.parent} (not a sweep directory)",
             fix="pass the sweep directory printed by `babybias <command> -m ... hydra/launcher=slurm`",
         )
-    return json.loads(path.read_text(encoding="utf-8"))
+    from babybias.integrity import read_json
+
+    return read_json(path, what="the sweep's job list")
