@@ -188,7 +188,7 @@ def test_every_bad_value_fails_at_composition_time_fast(command, overrides, mess
     started = time.perf_counter()
     with pytest.raises(ConfigError) as err:
         compose_command(command, overrides)
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 4.0  # < 2 s on an idle machine (~0.1 s); slack for a loaded CI box
     assert message in str(err.value) and err.value.fix and "\n" not in str(err.value)
 
 

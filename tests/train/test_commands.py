@@ -7,6 +7,7 @@ import json
 import torch
 
 from babybias.launch.compose import run_command
+from babybias.runs import file_sha256
 
 from train_helpers import tiny_overrides, write_sentences
 
@@ -36,5 +37,6 @@ def test_tokenizer_then_pretrain_share_the_cached_tokenizer(tmp_path, shared_dat
     assert (run / "DONE").exists() and result.steps == 3
     corpus = json.loads((run / "corpus.json").read_text())
     meta = json.loads((run / "meta.json").read_text())
-    assert meta["inputs"] == {"corpus_key": corpus["key"], "tokenizer_key": tok_dir.name}
+    assert meta["inputs"] == {"corpus_key": corpus["key"], "tokenizer_key": tok_dir.name,
+                              "tokenizer_sha256": file_sha256(tok_dir / "tokenizer.json")}
     assert (run / "tokenizer" / "tokenizer.json").read_bytes() == (tok_dir / "tokenizer.json").read_bytes()
