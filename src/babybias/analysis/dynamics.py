@@ -90,12 +90,14 @@ def clear_evaluations(run_dir: str | Path) -> bool:
     """Delete the evaluations of a pretrain run that starts over (its checkpoints are being replaced, so no
     stored number belongs to them any more); True when there were some. Results are also keyed on the weights'
     sha256 (`babybias.results`), so this only spares stale tables, plots and files."""
-    import shutil
+    from babybias.integrity import discard
+    from babybias.runs import run_lock
 
     root = eval_root_of(run_dir)
     if not root.exists():
         return False
-    shutil.rmtree(root)
+    with run_lock(root, "babybias pretrain (starting over)"):  # not under a running `babybias evaluate`
+        discard(root)  # moved aside first: a later evaluate starts a fresh folder (and lock)
     return True
 
 
