@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from babybias.errors import BabybiasError, IntegrityError
+from babybias.errors import BabybiasError, ConfigError, IntegrityError
 from babybias.launch.compose import compose_command
 from babybias.runs import RunLocked
 
@@ -367,3 +367,12 @@ def test_hydra_writes_a_rerun_of_a_done_run_elsewhere(tmp_path):
     assert _files(run) == before
     attempts = list((tmp_path / "runs" / "finished" / "pretrain-attempts").glob("*/.hydra/overrides.yaml"))
     assert len(attempts) == 1 and "train.lr=0.001" in attempts[0].read_text()
+
+
+def test_checkpoint_steps_beyond_the_steps_of_train_epochs_are_refused_before_training(tmp_path, use_corpus):
+    """With train.epochs the step count is known once the corpus is packed: checked then, before any write."""
+    with pytest.raises(BabybiasError, match=r"\[500\], outside 1..train.steps=\d+ \(from train.epochs=1.0\)"):
+        _pretrain(tmp_path, "epochs", **{"train.epochs": 1, "train.checkpoint_steps": "[2,500]"})
+    assert not (_run(tmp_path, "epochs") / "config.yaml").exists()
+    with pytest.raises(ConfigError, match=r"\[0\], below step 1"):
+        compose_command("pretrain", ["train.epochs=1", "train.checkpoint_steps=[0]"])

@@ -78,6 +78,7 @@ def _run_locked(cfg: PretrainConfig, run_dir: RunDir, requested_seed: int | None
         cfg.seed = _check_resumable(cfg, requested_seed, resume_from)
     data, corpus = prepare_data(cfg, dist)  # cached artifacts only: nothing is written into the run directory yet
     cfg.train.steps = cfg.train.steps_for(len(data.train_blocks))  # train.epochs -> steps, now that blocks exist
+    cfg.train.check_checkpoint_steps(cfg.train.steps)  # before anything is written into the run directory
     changes: dict = {}
     if resume_from is not None:
         check_same_inputs(resume_from, data.inputs)

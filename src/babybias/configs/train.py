@@ -94,12 +94,19 @@ class TrainConfig:
             raise ConfigError(f"train.epochs={self.epochs} must be > 0", fix="e.g. train.epochs=20, or train.epochs=null")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise ConfigError("train.checkpoint_every must be >= 1 or null", fix="e.g. train.checkpoint_every=1000")
-        outside = [s for s in self.checkpoint_steps if not 1 <= s <= self.steps]
+        # with train.epochs the number of steps is known once the corpus is packed: checked again then
+        self.check_checkpoint_steps(self.steps if self.epochs is None else None)
+
+    def check_checkpoint_steps(self, steps: int | None) -> None:
+        """Every checkpoint step must lie in 1..steps (None: only >= 1), or it would silently never be saved."""
+        top = steps if steps is not None else float("inf")
+        outside = [s for s in self.checkpoint_steps if not 1 <= s <= top]
         if outside:
-            inside = [s for s in self.checkpoint_steps if 1 <= s <= self.steps]
-            raise ConfigError(f"train.checkpoint_steps has {outside}, outside 1..train.steps={self.steps} (they would "
-                              "never be saved)", fix=f"use train.checkpoint_steps=[{','.join(map(str, inside))}] or "
-                                                 "fewer/other steps")
+            inside = [s for s in self.checkpoint_steps if 1 <= s <= top]
+            where = "below step 1" if steps is None else f"outside 1..train.steps={steps}" + (
+                f" (from train.epochs={self.epochs})" if self.epochs else "")
+            raise ConfigError(f"train.checkpoint_steps has {outside}, {where} (they would never be saved)",
+                              fix=f"use train.checkpoint_steps=[{','.join(map(str, inside))}] or fewer/other steps")
 
     def is_checkpoint_step(self, step: int) -> bool:
         every = self.checkpoint_every

@@ -24,6 +24,8 @@ def report_done_rerun(run_dir: RunDir, cfg: Any, requested_seed: int | None) -> 
         changes = {}
     if requested_seed is None:  # seed=null asks for any seed, not for another one
         changes.pop("seed", None)
+    if getattr(getattr(cfg, "train", None), "epochs", None) is not None:  # steps follow from epochs once packed
+        changes.pop("train.steps", None)
     if not changes:
         print(f"{run_dir.path} is already DONE; skipping (force=true runs it again)")
         return
