@@ -142,7 +142,8 @@ def tiny_ltg_overrides(tmp_path, name: str = "ltg", steps: int = 6, **extra) -> 
         "model.num_heads": 2, "model.intermediate_size": 48, "model.max_position_embeddings": 64,
         "model.position_bucket_size": 8, "tokenizer.vocab_size": 120, "tokenizer.model_max_length": 64,
         "train.steps": steps, "train.batch_size": 8, "train.seq_len": 32, "train.warmup_steps": 2,
-        "train.lr": 3e-3, "train.checkpoint_steps": "[2]", "train.validation_blocks": 8, "impl": "cpu",
+        "train.lr": 3e-3, "train.checkpoint_steps": "[2]" if steps >= 2 else "[]", "train.validation_blocks": 8,
+        "impl": "cpu",
         "impl.num_threads": 1, "wandb": "off", "paths.runs": str(tmp_path / "runs"),
         "paths.cache": str(tmp_path / "cache"), "data.root": str(tmp_path / "data"),
     }

@@ -88,7 +88,8 @@ def test_demo_pipeline_runs_on_an_ltg_bert_checkpoint(tmp_path, data_root):
     # CDA continued pretraining from the LTG-BERT run (the corpus is rebuilt with gender-swapped copies)
     cda = run_command("pretrain", ["model=ltg_bert_small", "name=demo_ltg_cda", "debias=cda",
                                    f"init_from={run}", "debias.steps=1", f"corpus.sources=[{text}]",
-                                   *[f"{k}={v}" for k, v in TINY.items() if k != "train.steps"], *common])
+                                   *[f"{k}={v}" for k, v in TINY.items() if k != "train.steps"],
+                                   "train.checkpoint_steps=[]", *common])  # 1 step: no checkpoint at step 2
     assert cda.steps == 1 and type(cda.model).__name__ == "LtgBertForMaskedLM"
 
     # SISA: the encoder loads through AutoModel (fine-tuning) and its mean-pooled features are LTG-BERT's own
