@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 
 from babybias.debias.inlp import INLP
 from babybias.debias.projection import LinearProjection, nullspace_intersection, rowspace_projection
-from babybias.debias.sentence_debias import SentenceDebias
+from babybias.debias.sentence_debias import SentenceDebias, centered_groups, centered_pairs
 
 
 def _gendered(n: int, dim: int, rng: np.random.Generator, n_classes: int = 2):
@@ -84,6 +84,24 @@ def test_sentence_debias_removes_the_planted_direction():
     # what is orthogonal to the direction is untouched
     orth = X - np.outer(X @ sd.components_[0], sd.components_[0])
     assert np.allclose(sd.transform(X), orth)
+
+
+def test_sentence_debias_triples_center_on_the_group_mean():
+    """Race/religion (bias-bench `compute_race_subspace`): each version minus the mean of its three versions."""
+    rng = np.random.default_rng(6)
+    a, b, c = (rng.normal(size=(5, 4)) for _ in range(3))
+    centered = centered_groups([a, b, c])
+    unit = [x / np.linalg.norm(x, axis=1, keepdims=True) for x in (a, b, c)]
+    mean = (unit[0] + unit[1] + unit[2]) / 3
+    assert np.allclose(centered, np.concatenate([u - mean for u in unit]))
+    assert np.allclose(centered_groups([a, b]), centered_pairs(a, b))
+    # a planted direction separating group 0 from groups 1 and 2 is found from triples
+    direction = np.eye(12)[0]
+    content = rng.normal(size=(300, 12)) * 0.3 + 2.0
+    content[:, 0] = 0.0
+    versions = [content + 1.0 * direction, content - 0.5 * direction, content - 0.5 * direction]
+    sd = SentenceDebias(n_components=1).fit(*[v + rng.normal(size=v.shape) * 0.01 for v in versions])
+    assert abs(sd.components_[0] @ direction) > 0.99
 
 
 def test_sentence_debias_k_components_are_orthonormal():
