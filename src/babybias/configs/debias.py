@@ -121,8 +121,9 @@ class DebiasConfig:
             raise ConfigError("Self-Debias needs debias.decay_constant > 0 and 0 < debias.epsilon <= 1",
                               fix="use the paper's debias.decay_constant=50 debias.epsilon=0.01")
         if not 0.0 < self.dev_fraction < 1.0 or not 0.0 <= self.test_fraction < 1.0:
-            raise ConfigError(f"debias.dev_fraction={self.dev_fraction} must be in (0, 1) and debias.test_fraction="
-                              f"{self.test_fraction} in [0, 1)", fix="use bias-bench's debias.dev_fraction=0.3 debias.test_fraction=0.3")
+            raise ConfigError(f"debias.dev_fraction={self.dev_fraction} must be in (0, 1) and "
+                              f"debias.test_fraction={self.test_fraction} in [0, 1)",
+                              fix="use bias-bench's debias.dev_fraction=0.3 debias.test_fraction=0.3")
 
     def _check_choices(self) -> None:
         choices = {"lexicon": ("bias_attribute_words", "merged"), "lowercase": ("auto", "true", "false"),
@@ -136,8 +137,9 @@ class DebiasConfig:
         if self.method in ("cda", "inlp", "sentence_debias") and self.bias_type not in BIAS_TYPES:
             raise ConfigError(f"debias.bias_type={self.bias_type!r} has no attribute words for {self.method}",
                               fix=f"use debias.bias_type={'|'.join(BIAS_TYPES)}")
-        if self.bias_type != "gender" and self.method in ("inlp", "sentence_debias") and (
-                self.lexicon == "merged" or self.counterfactuals == "all_words"):
+        merged = self.lexicon == "merged" and self.method in ("inlp", "sentence_debias")
+        if self.bias_type != "gender" and (merged or (self.counterfactuals == "all_words"
+                                                      and self.method == "sentence_debias")):
             raise ConfigError(f"debias.lexicon=merged and debias.counterfactuals=all_words are gender-only "
                               f"(bias_type={self.bias_type})", fix="use debias.lexicon=bias_attribute_words "
                               "debias.counterfactuals=per_word")
