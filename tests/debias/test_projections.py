@@ -55,6 +55,22 @@ def test_inlp_keeps_most_dimensions_and_stops_when_nothing_is_left():
     assert np.allclose(inlp.projection_, 0)
 
 
+def test_probe_accuracy_reaches_the_majority_rate_after_everything_is_removed():
+    """The recorded held-out probe has an intercept: with every direction removed it predicts the majority class
+    (INLP's intercept-free classifiers cannot, and an imbalanced race/neutral split then reads far below chance)."""
+    from babybias.debias.inlp import probe_accuracy
+
+    rng = np.random.default_rng(2)
+    X, y = _gendered(1600, 6, rng)
+    keep = (y == 0) | (rng.random(1600) < 0.25)  # imbalanced (4:1), as neutral vs bias sentences are
+    X, y = X[keep][:800], y[keep][:800]
+    X_train, y_train, X_test, y_test = X[:500], y[:500], X[500:], y[500:]
+    majority = np.bincount(y_test).max() / len(y_test)
+    assert probe_accuracy(X_train, y_train, X_test, y_test) > majority
+    empty = np.zeros_like(X)  # what a projection that removed every dimension leaves
+    assert probe_accuracy(empty[:500], y_train, empty[500:], y_test) == pytest.approx(majority)
+
+
 def test_nullspace_intersection_matches_product_of_nullspace_projections():
     rng = np.random.default_rng(2)
     W1 = rng.normal(size=(1, 5))

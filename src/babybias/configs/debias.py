@@ -63,7 +63,8 @@ class DebiasConfig:
     """INLP: share of the non-test sentences held out to report each classifier's accuracy (bias-bench: 0.3)."""
     test_fraction: float = 0.3
     """INLP: share held out first and never fitted on (bias-bench: 0.3, so classifiers fit 49%); the accuracy
-    of a fresh classifier on the projected test set is recorded (`test_accuracy_after`). 0 = no test split."""
+    of a fresh linear probe before and after the projection is recorded (`test_accuracy_before|after`, beside
+    `test_majority_rate`). 0 = no test split."""
 
     # ---- INLP (Ravfogel et al. 2020)
     n_classifiers: int = 80

@@ -73,10 +73,11 @@ def _fit_inlp(cfg: DebiasConfig, engine, lines, words, seed: int) -> DebiasArtif
             "majority_rate": float(np.bincount(y_dev).max() / len(y_dev)), "rank_removed": inlp.rank_removed_,
             "rank_removed_fraction": inlp.rank_removed_ / hidden, "n_classifiers_kept": len(inlp.weights_),
             "split_sizes": {"train": len(y_train), "dev": len(y_dev), "test": 0 if y_test is None else len(y_test)}}
-    if y_test is not None and len(np.unique(y_train)) > 1:
-        info["test_accuracy_before"] = probe_accuracy(X_train, y_train, X_test, y_test, cfg.classifier, seed)
+    if y_test is not None and len(np.unique(y_train)) > 1:  # a fresh probe on the held-out test sentences
         P = inlp.projection_
-        info["test_accuracy_after"] = probe_accuracy(X_train @ P, y_train, X_test @ P, y_test, cfg.classifier, seed)
+        info["test_majority_rate"] = float(np.bincount(y_test).max() / len(y_test))
+        info["test_accuracy_before"] = probe_accuracy(X_train, y_train, X_test, y_test, seed)
+        info["test_accuracy_after"] = probe_accuracy(X_train @ P, y_train, X_test @ P, y_test, seed)
     return DebiasArtifact("inlp", _config_dict(cfg), {"projection": inlp.projection_}, info, chosen.records())
 
 
