@@ -138,7 +138,7 @@ def test_using_category_switches_to_that_bias_types_prefix(planted_lm):
         assert torch.equal(gender, SelfDebiasLM(planted_lm, [list(PREFIX)]).masked_logprobs(*args))
         assert torch.equal(race, SelfDebiasLM(planted_lm, [other]).masked_logprobs(*args))
     assert torch.equal(outside, race)  # back to the default prefix after the block
-    assert lm.max_prefix_length == 2
+    assert lm.prefix_length == 2
     from babybias.errors import BabybiasError
 
     with pytest.raises(BabybiasError, match="prefix_scope=bias_type"):
@@ -167,9 +167,10 @@ def test_per_category_scoring_equals_one_run_per_bias_type(tiny_run):
     scores = score_by_category(engine, requests, categories, desc="crows")
     by_type = artifact.info["prefix_token_ids_by_type"]
     base = engine.model.base
+    positions = engine.max_length + len(by_type["gender"][0])  # the engine leaves room for the default prefix
     for category in ("gender", "race-color", "socioeconomic"):
-        single = ScoringEngine(SelfDebiasLM(base, by_type[category]), engine.tokenizer, max_length=engine.max_length,
-                               progress=False)
+        single = ScoringEngine(SelfDebiasLM(base, by_type[category]), engine.tokenizer, progress=False,
+                               max_length=positions - len(by_type[category][0]))
         rows = [i for i, c in enumerate(categories) if c == category]
         expected = single.score([requests[i] for i in rows])
         for i, exp in zip(rows, expected):
@@ -178,3 +179,26 @@ def test_per_category_scoring_equals_one_run_per_bias_type(tiny_run):
     race = categories.index("race-color")
     assert not np.allclose(scores[race].logprobs, one_prefix[race].logprobs, atol=1e-4)
     assert np.allclose(scores[0].logprobs, one_prefix[0].logprobs, atol=1e-5)  # gender rows: the same prefix
+
+
+def test_each_category_truncates_inputs_to_the_room_its_prefix_leaves(tiny_run):
+    from babybias.configs.common import ImplConfig
+    from babybias.configs.debias import DebiasConfig
+    from babybias.debias.apply import debiased_engine
+    from babybias.debias.self_debias import score_by_category
+    from babybias.errors import BabybiasError
+    from babybias.metrics.requests import TokenScoreRequest
+
+    engine, artifact = debiased_engine(tiny_run / "model", DebiasConfig(method="self_debias"),
+                                       ImplConfig(device="cpu"), progress=False)
+    by_type = artifact.info["prefix_token_ids_by_type"]
+    positions = 128  # the tiny model's
+    long_text = [TokenScoreRequest("the man is poor . " * 30)]
+    for category in ("gender", "socioeconomic"):
+        (scores,) = score_by_category(engine, long_text, [category])
+        assert len(scores) == positions - len(by_type[category][0]) - 2  # [CLS] and [SEP] are not scored
+    assert engine.max_length == positions - len(by_type["gender"][0])  # restored after each category
+    lm = engine.model
+    lm.prefix_ids_by_type["age"] = [torch.tensor([FILLERS[0]] * 127)]
+    with pytest.raises(BabybiasError, match="prefix_scope=bias_type"):
+        score_by_category(engine, long_text, ["age"])

@@ -154,7 +154,8 @@ def debiased_engine(model_dir: str | Path, cfg: DebiasConfig, impl=None, *, arti
                                                              batch_size=base.batch_size, progress=progress)
     lm, artifact = debiased_model(base.model, fitter, cfg, model_dir, artifact_root=root,
                                   data_cfg=data_cfg or DataConfig(), seed=seed)
-    room = getattr(lm, "max_prefix_length", 0)  # Self-Debias: the longest prefix must fit in front of the input
+    room = getattr(lm, "prefix_length", 0)  # Self-Debias: the prefix must fit in front of the input
+    # (per-category prefixes adjust the room per category: self_debias.score_by_category)
     return ScoringEngine(lm, base.tokenizer, batch_size=base.batch_size, max_length=base.max_length - room,
                          progress=progress), artifact
 

@@ -16,6 +16,7 @@ with that bias type's prefix (one run per bias type). `per_category` (the defaul
 run: `score_by_category` scores the requests of each category under its own prefix
 (`SelfDebiasLM.using_category`); `bias_type` applies the prefix of `debias.bias_type` to every category.
 Benchmarks without categories (BLiMP, pseudo-perplexity) use the `debias.bias_type` prefix in both scopes.
+Inputs are truncated to the positions the prefix in use leaves (per category; a prefix leaving none is refused).
 """
 
 from __future__ import annotations
@@ -111,10 +112,9 @@ class SelfDebiasLM(MaskedLMWrapper):
         return [torch.tensor(list(p), dtype=torch.long) for p in prefix_ids]
 
     @property
-    def max_prefix_length(self) -> int:
-        """Tokens the longest prefix adds (inputs must leave this much room in the model's positions)."""
-        every = [self.default_prefix_ids, *self.prefix_ids_by_type.values()]
-        return max(len(p) for prefixes in every for p in prefixes)
+    def prefix_length(self) -> int:
+        """Tokens the longest prefix in use adds (inputs must leave this much room in the model's positions)."""
+        return max(len(p) for p in self.prefix_ids)
 
     @contextmanager
     def using_category(self, category: str):
@@ -176,8 +176,23 @@ def score_by_category(engine, requests: Sequence, categories: Sequence[str], des
     for i, category in enumerate(categories):
         groups[category].append(i)
     out: list = [None] * len(requests)
+    positions = engine.max_length + lm.prefix_length  # the engine leaves room for the default prefix
     for category, rows in groups.items():
-        with lm.using_category(category):
+        with lm.using_category(category), _input_room(engine, positions - lm.prefix_length, category):
             for i, scores in zip(rows, engine.score([requests[i] for i in rows], desc=f"{desc} ({category})")):
                 out[i] = scores
     return out
+
+
+@contextmanager
+def _input_room(engine, max_length: int, category: str):
+    """Truncate inputs to what the model's positions leave beside this category's prefix."""
+    if max_length < 3:
+        raise BabybiasError(f"Self-Debias: the {category} prefix leaves {max(max_length, 0)} of the model's "
+                            f"positions for the input", fix="use debias.prefix_scope=bias_type (one shorter prefix) "
+                            "or a model with more positions")
+    saved, engine.max_length = engine.max_length, max_length
+    try:
+        yield
+    finally:
+        engine.max_length = saved
