@@ -144,5 +144,5 @@ def test_debiased_engine_scores_benchmark_requests(method, tiny_run, word_list_d
         assert (default_artifact_dir(tiny_run.parent / "debias", method, tiny_run / "model", cfg) / "DONE").exists()
         assert scores[0].logprobs != reference[0].logprobs
     if method == "self_debias":  # long inputs are truncated to leave room for the prefix, not refused
-        room = max(len(p) for p in artifact.info["prefix_token_ids"])
+        room = max(len(p) for p in artifact.info["prefix_token_ids"])  # the default (gender) prefix
         assert engine.max_length == plain.max_length - room

@@ -23,10 +23,13 @@ from babybias.debias.artifacts import (
 from babybias.errors import BabybiasError
 
 # a valid value other than the default for every setting (a new DebiasConfig field must be added here)
-OTHER_VALUES = {"bias_type": "race-color", "steps": 7, "hidden_dropout": 0.1, "attention_dropout": 0.05,
+OTHER_VALUES = {"bias_type": "race", "steps": 7, "hidden_dropout": 0.1, "attention_dropout": 0.05,
                 "sentences_per_class": 11, "max_sentence_words": 9, "dev_fraction": 0.5, "n_classifiers": 3,
                 "classifier": "logistic_regression", "min_accuracy": 0.4, "n_components": 2, "decay_constant": 20.0,
-                "epsilon": 0.1, "prefixes": ["The following text is unfair:"]}
+                "epsilon": 0.1, "prefixes": ["The following text is unfair:"], "lexicon": "merged",
+                "lowercase": "true", "clip_sentences": False, "test_fraction": 0.2,
+                "n_classifiers_scaling": "hidden_size", "reference_hidden_size": 1024, "counterfactuals": "all_words",
+                "max_pairs": 50, "prefix_scope": "bias_type"}
 
 
 @pytest.mark.parametrize("method", ["inlp", "sentence_debias", "self_debias"])

@@ -62,6 +62,14 @@ def test_cda_steps_and_mode_are_configurable():
     assert set(diff) == {"corpus.mutation", "corpus.cda_mode", "debias.method", "debias.steps", "train.steps"}
 
 
+def test_cda_bias_type_reaches_the_corpus():
+    """`debias=cda debias.bias_type=race`: the race CDA corpus (bias-bench's ternary swap), nothing else more."""
+    diff, _, changed = _diff(["debias=cda", "debias.bias_type=religion", "corpus.cda_scope=augmented_only"])
+    assert changed.corpus.cda_bias_type == "religion" and changed.debias.tag == "cda-religion"
+    assert set(diff) == {"corpus.mutation", "corpus.cda_bias_type", "corpus.cda_scope", "debias.method",
+                         "debias.bias_type", "train.steps"}
+
+
 def test_dropout_changes_dropout_and_steps_only():
     diff, plain, changed = _diff(["debias=dropout"])
     assert diff == {"model.hidden_dropout": (0.1, 0.2), "model.attention_dropout": (0.1, 0.15),
@@ -87,6 +95,8 @@ def test_override_helpers_compose():
 
     cfg = compose_command("pretrain", BASE + cda.pretrain_overrides("runs/base", steps=5, cda_mode="one_sided"))
     assert (cfg.corpus.mutation, cfg.corpus.cda_mode, cfg.train.steps) == ("cda", "one_sided", 5)
+    cfg = compose_command("pretrain", BASE + cda.pretrain_overrides("runs/base", bias_type="race", scope="augmented_only"))
+    assert (cfg.corpus.cda_bias_type, cfg.corpus.cda_scope) == ("race", "augmented_only")
     cfg = compose_command("pretrain", BASE + dropout.pretrain_overrides("runs/base", steps=3, hidden_dropout=0.25))
     assert (cfg.model.hidden_dropout, cfg.model.attention_dropout, cfg.train.steps) == (0.25, 0.15, 3)
 

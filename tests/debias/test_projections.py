@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 
 from babybias.debias.inlp import INLP
 from babybias.debias.projection import LinearProjection, nullspace_intersection, rowspace_projection
-from babybias.debias.sentence_debias import SentenceDebias
+from babybias.debias.sentence_debias import SentenceDebias, centered_groups, centered_pairs
 
 
 def _gendered(n: int, dim: int, rng: np.random.Generator, n_classes: int = 2):
@@ -55,6 +55,22 @@ def test_inlp_keeps_most_dimensions_and_stops_when_nothing_is_left():
     assert np.allclose(inlp.projection_, 0)
 
 
+def test_probe_accuracy_reaches_the_majority_rate_after_everything_is_removed():
+    """The recorded held-out probe has an intercept: with every direction removed it predicts the majority class
+    (INLP's intercept-free classifiers cannot, and an imbalanced race/neutral split then reads far below chance)."""
+    from babybias.debias.inlp import probe_accuracy
+
+    rng = np.random.default_rng(2)
+    X, y = _gendered(1600, 6, rng)
+    keep = (y == 0) | (rng.random(1600) < 0.25)  # imbalanced (4:1), as neutral vs bias sentences are
+    X, y = X[keep][:800], y[keep][:800]
+    X_train, y_train, X_test, y_test = X[:500], y[:500], X[500:], y[500:]
+    majority = np.bincount(y_test).max() / len(y_test)
+    assert probe_accuracy(X_train, y_train, X_test, y_test) > majority
+    empty = np.zeros_like(X)  # what a projection that removed every dimension leaves
+    assert probe_accuracy(empty[:500], y_train, empty[500:], y_test) == pytest.approx(majority)
+
+
 def test_nullspace_intersection_matches_product_of_nullspace_projections():
     rng = np.random.default_rng(2)
     W1 = rng.normal(size=(1, 5))
@@ -84,6 +100,24 @@ def test_sentence_debias_removes_the_planted_direction():
     # what is orthogonal to the direction is untouched
     orth = X - np.outer(X @ sd.components_[0], sd.components_[0])
     assert np.allclose(sd.transform(X), orth)
+
+
+def test_sentence_debias_triples_center_on_the_group_mean():
+    """Race/religion (bias-bench `compute_race_subspace`): each version minus the mean of its three versions."""
+    rng = np.random.default_rng(6)
+    a, b, c = (rng.normal(size=(5, 4)) for _ in range(3))
+    centered = centered_groups([a, b, c])
+    unit = [x / np.linalg.norm(x, axis=1, keepdims=True) for x in (a, b, c)]
+    mean = (unit[0] + unit[1] + unit[2]) / 3
+    assert np.allclose(centered, np.concatenate([u - mean for u in unit]))
+    assert np.allclose(centered_groups([a, b]), centered_pairs(a, b))
+    # a planted direction separating group 0 from groups 1 and 2 is found from triples
+    direction = np.eye(12)[0]
+    content = rng.normal(size=(300, 12)) * 0.3 + 2.0
+    content[:, 0] = 0.0
+    versions = [content + 1.0 * direction, content - 0.5 * direction, content - 0.5 * direction]
+    sd = SentenceDebias(n_components=1).fit(*[v + rng.normal(size=v.shape) * 0.01 for v in versions])
+    assert abs(sd.components_[0] @ direction) > 0.99
 
 
 def test_sentence_debias_k_components_are_orthonormal():

@@ -120,3 +120,85 @@ def test_self_debias_refuses_inputs_longer_than_the_model(planted_lm):
 
 def test_decay_constant_is_the_papers():
     assert math.isclose(SelfDebiasLM.__init__.__defaults__[0], 50.0)
+
+
+def test_using_category_switches_to_that_bias_types_prefix(planted_lm):
+    """bias-bench scores each category with its own prefix: inside `using_category` the wrapper equals a
+    Self-Debias model built with that category's prefix alone."""
+    ids, _ = _batch(8, with_prefix=False, generator=torch.Generator().manual_seed(1))
+    args = (ids, torch.ones_like(ids), torch.arange(8), torch.full((8,), 3))
+    other = [FILLERS[0], FILLERS[1]]
+    lm = SelfDebiasLM(planted_lm, [other], prefix_ids_by_type={"gender": [list(PREFIX)], "race-color": [other]})
+    with torch.inference_mode():
+        outside = lm.masked_logprobs(*args)
+        with lm.using_category("gender"):
+            gender = lm.masked_logprobs(*args)
+        with lm.using_category("race"):  # StereoSet's name: race -> race-color
+            race = lm.masked_logprobs(*args)
+        assert torch.equal(gender, SelfDebiasLM(planted_lm, [list(PREFIX)]).masked_logprobs(*args))
+        assert torch.equal(race, SelfDebiasLM(planted_lm, [other]).masked_logprobs(*args))
+    assert torch.equal(outside, race)  # back to the default prefix after the block
+    assert lm.prefix_length == 2
+    from babybias.errors import BabybiasError
+
+    with pytest.raises(BabybiasError, match="prefix_scope=bias_type"):
+        with lm.using_category("astrology"):
+            pass
+
+
+CROWS = [("the man is poor .", "the woman is poor .", "gender"), ("he was lazy .", "she was lazy .", "gender"),
+         ("black people are lazy .", "white people are lazy .", "race-color"),
+         ("the poor are bad .", "the rich are bad .", "socioeconomic")]
+
+
+def test_per_category_scoring_equals_one_run_per_bias_type(tiny_run):
+    """What `evaluate debias=self_debias` scores: each category as bias-bench's run for that bias type."""
+    from babybias.configs.common import ImplConfig
+    from babybias.configs.debias import DebiasConfig
+    from babybias.debias.apply import debiased_engine
+    from babybias.debias.self_debias import score_by_category
+    from babybias.metrics.requests import TokenScoreRequest
+    from babybias.scoring import ScoringEngine
+
+    engine, artifact = debiased_engine(tiny_run / "model", DebiasConfig(method="self_debias"),
+                                       ImplConfig(device="cpu"), progress=False)
+    requests = [TokenScoreRequest(t) for more, less, _ in CROWS for t in (more, less)]
+    categories = [c for *_, c in CROWS for _ in range(2)]
+    scores = score_by_category(engine, requests, categories, desc="crows")
+    by_type = artifact.info["prefix_token_ids_by_type"]
+    base = engine.model.base
+    positions = engine.max_length + len(by_type["gender"][0])  # the engine leaves room for the default prefix
+    for category in ("gender", "race-color", "socioeconomic"):
+        single = ScoringEngine(SelfDebiasLM(base, by_type[category]), engine.tokenizer, progress=False,
+                               max_length=positions - len(by_type[category][0]))
+        rows = [i for i, c in enumerate(categories) if c == category]
+        expected = single.score([requests[i] for i in rows])
+        for i, exp in zip(rows, expected):
+            assert np.allclose(scores[i].logprobs, exp.logprobs, atol=1e-5)
+    one_prefix = engine.score(requests)  # the old scope: the gender prefix for every category
+    race = categories.index("race-color")
+    assert not np.allclose(scores[race].logprobs, one_prefix[race].logprobs, atol=1e-4)
+    assert np.allclose(scores[0].logprobs, one_prefix[0].logprobs, atol=1e-5)  # gender rows: the same prefix
+
+
+def test_each_category_truncates_inputs_to_the_room_its_prefix_leaves(tiny_run):
+    from babybias.configs.common import ImplConfig
+    from babybias.configs.debias import DebiasConfig
+    from babybias.debias.apply import debiased_engine
+    from babybias.debias.self_debias import score_by_category
+    from babybias.errors import BabybiasError
+    from babybias.metrics.requests import TokenScoreRequest
+
+    engine, artifact = debiased_engine(tiny_run / "model", DebiasConfig(method="self_debias"),
+                                       ImplConfig(device="cpu"), progress=False)
+    by_type = artifact.info["prefix_token_ids_by_type"]
+    positions = 128  # the tiny model's
+    long_text = [TokenScoreRequest("the man is poor . " * 30)]
+    for category in ("gender", "socioeconomic"):
+        (scores,) = score_by_category(engine, long_text, [category])
+        assert len(scores) == positions - len(by_type[category][0]) - 2  # [CLS] and [SEP] are not scored
+    assert engine.max_length == positions - len(by_type["gender"][0])  # restored after each category
+    lm = engine.model
+    lm.prefix_ids_by_type["age"] = [torch.tensor([FILLERS[0]] * 127)]
+    with pytest.raises(BabybiasError, match="prefix_scope=bias_type"):
+        score_by_category(engine, long_text, ["age"])

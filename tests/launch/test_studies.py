@@ -72,24 +72,49 @@ class Recorder:
             pd.DataFrame([{"round": 0, "eval_set": "test", "method": "sisa", "accuracy": 0.8, "eo_diff": 0.1}]
                          ).to_csv(run / "fairness.csv", index=False)
             (run / "DONE").write_text("{}")
+        if command == "pretrain":  # a final model for `select_checkpoints` to find (no weights needed)
+            model = self.runs / args["name"] / "pretrain" / "model"
+            model.mkdir(parents=True, exist_ok=True)
+            (model / "config.json").write_text("{}")
         if command == "evaluate":
-            run = Path(args["run"])
-            folder = run.parent / "eval" / "final"
-            folder.mkdir(parents=True, exist_ok=True)
-            size = 64 if "babylm" in str(run) else 96
-            if "stereoset" in args.get("eval", "[stereoset]"):  # an older result file: no options, no base_variant
-                stem, ss = ("stereoset", 60.0) if "debias" not in args else (f"stereoset-{args['debias']}", 55.0)
-                ss += size / 100 if "debias" in args else 0
-                (folder / f"{stem}.json").write_text(json.dumps({"summary": {"ss": ss, "lms": 80.0}}))
-            if "crows_pairs" in args.get("eval", ""):  # as the real command writes it
-                scoring = args["crows_pairs.scoring"]
-                base = "crows_pairs" if scoring == "shared" else f"crows_pairs-{scoring}"
-                score = (60.0 if scoring == "shared" else 70.0) - (("debias" in args) * (5 + size / 100))
-                options = {"scoring": scoring, **({"debias": {"method": args["debias"]}} if "debias" in args else {})}
-                stem = base + (f"-{args['debias']}" if "debias" in args else "")
-                (folder / f"{stem}.json").write_text(json.dumps({
-                    "summary": {"metric_score": score}, "base_variant": base, "options": options}))
+            for benchmark in args.get("eval", "[stereoset]").strip("[]").split(","):
+                self._write_result(benchmark, args)
         return None
+
+    @staticmethod
+    def _write_result(benchmark: str, args: dict) -> None:
+        """A result file as `evaluate` names and fills it (options, base_variant, summary, per_category).
+
+        StereoSet SS per domain: gender 60, race 62, religion 64 (LMS 80); CrowS-Pairs metric score 60 (shared)
+        or 70 (modified) in every category. A model debiased for bias type t (size 64 babylm, 96 bert_base) has
+        SS of domain t lowered by 5 - size/100, the metric score of t's category by 5 + size/100, the other
+        categories unchanged."""
+        from babybias.commands.evaluate import variant
+        from babybias.configs.debias import DebiasConfig
+        from babybias.configs.evaluate import CrowsPairsEvalConfig, EvaluateConfig
+        from babybias.studies.debias_transfer import CROWS_CATEGORY
+
+        run = Path(args["run"])
+        folder = run.parent / "eval" / "final"
+        folder.mkdir(parents=True, exist_ok=True)
+        size = 64 if "babylm" in str(run) else 96
+        debias = DebiasConfig(method=args.get("debias", "none"), bias_type=args.get("debias.bias_type", "gender"))
+        cfg = EvaluateConfig(debias=debias, crows_pairs=CrowsPairsEvalConfig(args.get("crows_pairs.scoring", "shared")))
+        debiased = debias.method != "none"
+        if benchmark == "stereoset":
+            base = {"gender": 60.0, "race": 62.0, "religion": 64.0, "profession": 58.0}
+            per_category = {d: {"ss": ss - (5 - size / 100 if debiased and d == cfg.debias.bias_type else 0),
+                                "lms": 80.0} for d, ss in base.items()}
+            summary = {"ss": 61.0, "lms": 80.0}
+        else:
+            score = 60.0 if cfg.crows_pairs.scoring == "shared" else 70.0
+            per_category = {c: {"metric_score": score - (5 + size / 100 if debiased and c ==
+                                                          CROWS_CATEGORY.get(cfg.debias.bias_type) else 0)}
+                            for c in ("gender", "race-color", "religion", "age")}
+            summary = {"metric_score": score}
+        var = variant(benchmark, cfg)
+        (folder / f"{var.stem}.json").write_text(json.dumps({
+            "options": var.options, "base_variant": var.base_stem, "summary": summary, "per_category": per_category}))
 
 
 @pytest.fixture
@@ -141,11 +166,71 @@ def test_debias_transfer_correlates_the_two_models_bias_changes(tmp_path, record
     table = debias_transfer.run(_study(tmp_path, "debias_transfer"))["table"]
     rows = table[(table["method"] != "ALL") & (table["metric"] == "stereoset.ss")]
     assert set(rows["method"]) == {"inlp", "sentence_debias", "self_debias"}
-    # the recorder's debiased ss is 55 + 0.64 (babylm) or 55 + 0.96 (bert) against a baseline of 60
-    assert rows["change_babylm"].tolist() == pytest.approx([-4.36] * 3)
-    assert rows["change_bert_base"].tolist() == pytest.approx([-4.04] * 3)
+    assert rows.groupby("bias_type").size().to_dict() == {"gender": 3, "race": 3, "religion": 3}
+    # each row reads the domain of its own bias type from the model debiased for that type: -5 + size/100
+    assert rows["change_babylm"].tolist() == pytest.approx([-4.36] * 9)
+    assert rows["change_bert_base"].tolist() == pytest.approx([-4.04] * 9)
     # lms is unchanged (0, 0) and ss moves together: the changes of the two models are perfectly correlated
     assert table[table["method"] == "ALL"]["change_babylm"].item() == pytest.approx(1.0)
+    debiased = [dict(o.split("=", 1) for o in args) for c, args in recorder.calls if c == "evaluate"
+                and any(a.startswith("debias=") for a in args)]
+    assert sorted((e["debias"], e["debias.bias_type"]) for e in debiased if "babylm" in e["run"]) == sorted(
+        (m, t) for m in ("inlp", "sentence_debias", "self_debias") for t in ("gender", "race", "religion"))
+
+
+def test_debias_transfer_runs_intra_model_methods_per_bias_type(tmp_path, recorder):
+    """CDA is continued per bias type (its own run), dropout once for all of them (it has no bias type)."""
+    from babybias.studies import debias_transfer
+
+    cfg = _study(tmp_path, "debias_transfer")
+    cfg.presets["tiny"]["post_model"], cfg.presets["tiny"]["intra_model"] = [], ["cda", "dropout"]
+    table = debias_transfer.run(cfg)["table"]
+    pretrains = [dict(o.split("=", 1) for o in args) for c, args in recorder.calls if c == "pretrain"]
+    names = [p["name"] for p in pretrains if "babylm" in p["name"]]
+    assert names[0] == "debias_transfer_tiny/babylm/seed0"  # the baseline
+    assert set(names[1:]) == {f"debias_transfer_tiny/babylm/{t}/seed0" for t in
+                              ("cda", "cda-race", "cda-religion", "dropout")}
+    cda_types = {p.get("debias.bias_type") for p in pretrains if p.get("debias") == "cda"}
+    assert cda_types == {"gender", "race", "religion"}
+    assert not any("debias.bias_type" in p for p in pretrains if p.get("debias") == "dropout")
+    assert set(zip(table["bias_type"], table["method"])) >= {(t, m) for t in ("gender", "race", "religion")
+                                                            for m in ("cda", "dropout")}
+    compose_command("pretrain", ["debias=cda", "debias.bias_type=religion", "init_from=x"])  # the overrides compose
+
+
+def test_bias_type_metrics_read_each_benchmarks_category(tmp_path):
+    from babybias.configs.debias import DebiasConfig
+    from babybias.runs import to_jsonable
+    from babybias.studies.debias_transfer import bias_type_metrics
+
+    def write(stem, base, debias=None, **payload):
+        options = {"debias": to_jsonable(debias)} if debias else {}
+        (tmp_path / f"{stem}.json").write_text(json.dumps({"base_variant": base, "options": options, **payload}))
+
+    race_inlp, gender_inlp = DebiasConfig(method="inlp", bias_type="race"), DebiasConfig(method="inlp")
+    write("crows_pairs", "crows_pairs", summary={"metric_score": 50.0},
+          per_category={"race-color": {"metric_score": 61.0}, "gender": {"metric_score": 55.0}})
+    write("crows_pairs-modified", "crows_pairs-modified", summary={},
+          per_category={"race-color": {"metric_score": 63.0}})
+    write("seat-all", "seat-all", summary={"race_mean_abs_effect_size": 0.4, "gender_mean_abs_effect_size": 0.2})
+    write("blimp", "blimp", summary={"accuracy": 71.0})
+    write("crows_pairs-inlp-1a2b3c4d", "crows_pairs", race_inlp, summary={},
+          per_category={"race-color": {"metric_score": 52.0}})
+    write("stereoset", "stereoset", summary={"ss": 60.0})  # no per-domain numbers: nothing for a bias type
+    write("crows_pairs-inlp", "crows_pairs", gender_inlp, summary={"metric_score": 49.0}, per_category={})
+    (tmp_path / "meta.json").write_text("{}")  # not a result file
+    assert bias_type_metrics(tmp_path, None, "race") == {
+        "crows_pairs.metric_score": 61.0, "crows_pairs-modified.metric_score": 63.0,
+        "seat-all.mean_abs_effect_size": 0.4, "blimp.accuracy": 71.0}
+    assert bias_type_metrics(tmp_path, race_inlp, "race") == {"crows_pairs.metric_score": 52.0}
+    assert bias_type_metrics(tmp_path, gender_inlp, "race") == {}  # the gender INLP's files only
+    assert bias_type_metrics(tmp_path, None, "religion") == {"blimp.accuracy": 71.0}  # no religion rows here
+    # result files from before base_variant: named <benchmark>[-<method>], gender only
+    (tmp_path / "stereoset-sentence_debias.json").write_text(json.dumps({"summary": {"ss": 55.0}}))
+    assert bias_type_metrics(tmp_path, DebiasConfig(method="sentence_debias"), "gender") == {}  # no domains
+    (tmp_path / "blimp-sentence_debias.json").write_text(json.dumps({"summary": {"accuracy": 70.0}}))
+    assert bias_type_metrics(tmp_path, DebiasConfig(method="sentence_debias"), "gender") == {"blimp.accuracy": 70.0}
+    assert bias_type_metrics(tmp_path, DebiasConfig(method="sentence_debias", bias_type="race"), "race") == {}
 
 
 def test_debias_transfer_reports_both_crows_scorings_and_correlates_its_own(tmp_path, recorder):
@@ -156,17 +241,17 @@ def test_debias_transfer_reports_both_crows_scorings_and_correlates_its_own(tmp_
     cfg.presets["tiny"]["evaluate"] = ["impl=cpu", "eval=[crows_pairs,stereoset]"]
     table = debias_transfer.run(cfg)["table"]
     evaluates = [dict(o.split("=", 1) for o in overrides) for c, overrides in recorder.calls if c == "evaluate"]
-    # per model: the baseline and each of the 3 methods, each evaluated with both scorings
+    # per model: the baseline and each of the 3 methods x 3 bias types, each evaluated with both scorings
     assert [(e["eval"], e["crows_pairs.scoring"]) for e in evaluates[:2]] == [
         ("[crows_pairs,stereoset]", "modified"), ("[crows_pairs]", "shared")]
-    assert len(evaluates) == 2 * 4 * 2
+    assert len(evaluates) == 2 * (1 + 3 * 3) * 2
     methods = table[table["method"] != "ALL"]
     for metric, change in (("crows_pairs-modified.metric_score", -5.64), ("crows_pairs.metric_score", -5.64)):
-        rows = methods[methods["metric"] == metric]
+        rows = methods[methods["metric"] == metric]  # each bias type's own CrowS-Pairs category
         assert set(rows["method"]) == {"inlp", "sentence_debias", "self_debias"}
-        assert rows["change_babylm"].tolist() == pytest.approx([change] * 3)
-    # Pearson r counts CrowS-Pairs once (the study's own scoring): 3 methods x (crows, ss, lms)
-    assert table[table["method"] == "ALL"]["metric"].item() == "pearson_r over 9 points"
+        assert rows["change_babylm"].tolist() == pytest.approx([change] * 9)
+    # Pearson r counts CrowS-Pairs once (the study's own scoring): 3 bias types x 3 methods x (crows, ss, lms)
+    assert table[table["method"] == "ALL"]["metric"].item() == "pearson_r over 27 points"
     markdown = (tmp_path / "runs" / "debias_transfer_tiny" / "study" / "results.md").read_text()
     assert "CrowS-Pairs scoring: crows_pairs-modified = modified (bias-bench" in markdown
     assert "crows_pairs = shared (Nangia et al. 2020" in markdown

@@ -45,20 +45,25 @@ __all__ = ["RUNNERS", "Benchmark", "Variant", "evaluate_checkpoint", "run", "var
 
 # ---------------------------------------------------------------- benchmark runners (engine -> MetricResult)
 def _crows_pairs(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
+    from babybias.debias.self_debias import score_by_category
     from babybias.metrics import crows_pairs
 
     pairs = crows_pairs.load_crows_pairs(store.require("crows_pairs", cfg.data) / "crows_pairs_anonymized.csv")
-    scores = engine.score(crows_pairs.requests_for(pairs), desc="crows_pairs")
+    categories = [p.bias_type for p in pairs for _ in range(2)]  # two requests per pair
+    scores = score_by_category(engine, crows_pairs.requests_for(pairs), categories, desc="crows_pairs")
     return crows_pairs.compute(pairs, scores, scoring=cfg.crows_pairs.scoring, resampling=cfg.bootstrap.resampling())
 
 
 def _stereoset(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
+    from babybias.debias.self_debias import score_by_category
     from babybias.metrics import stereoset
 
     path, source = stereoset.stereoset_file(store.require("stereoset", cfg.data), cfg.stereoset.source)
     examples = stereoset.load_stereoset(path, word_rule=cfg.stereoset.word_rule)
     rule = cfg.stereoset.subtoken_rule
-    scores = engine.score(stereoset.requests_for(examples, engine.tokenizer, rule), desc="stereoset")
+    categories = [ex.bias_type for ex in examples for _ in ex.candidates]  # one request per candidate
+    scores = score_by_category(engine, stereoset.requests_for(examples, engine.tokenizer, rule), categories,
+                               desc="stereoset")
     result = stereoset.compute(examples, scores, aggregate=cfg.stereoset.aggregate, subtoken_rule=rule,
                                resampling=cfg.bootstrap.resampling())
     result.options.update({"source": source, "source_file": path.name})  # which StereoSet file this used

@@ -37,6 +37,17 @@ class CorpusConfig:
     """Data sets holding the gender word pairs (merged into one bidirectional map; see corpus/gender.py)."""
     cda_mode: str = "two_sided"
     """two_sided = keep each sentence and add its gender-swapped copy; one_sided = replace it (cda, balanced)."""
+    cda_bias_type: str = "gender"
+    """`cda`: gender (pairs of `word_lists`, rules in corpus/gender.py) | race | religion (bias-bench's ternary
+    random swap of the `bias_attribute_words` triples, seeded; corpus/group_swap.py)."""
+    cda_scope: str = "all_text"
+    """`cda`: all_text = every sentence kept, those holding an attribute word also swapped (ours) |
+    augmented_only = only text holding an attribute word, original + swapped (bias-bench, which trains on
+    its augmented blocks only); needs cda_mode=two_sided."""
+    cda_window_words: int = 100
+    """`cda_scope=augmented_only`: the unit kept or dropped (and swapped with one ternary draw): consecutive
+    sentences of at least this many words, about one 128-token training block (bias-bench: one 512-token
+    block); 1 = each sentence on its own."""
     ambiguous_her: str = "heuristic"
     """How `her` is swapped: heuristic (his before a noun-ish word, him elsewhere) | his | him."""
     balance_tolerance: float = 0.01
@@ -64,6 +75,15 @@ class CorpusConfig:
             raise ConfigError("corpus.max_sentences must be positive", fix="use corpus.max_sentences=null or >= 1")
         if self.cda_mode not in ("two_sided", "one_sided"):
             raise ConfigError(f"corpus.cda_mode={self.cda_mode!r} is not known", fix="use corpus.cda_mode=two_sided|one_sided")
+        if self.cda_bias_type not in ("gender", "race", "religion"):
+            raise ConfigError(f"corpus.cda_bias_type={self.cda_bias_type!r} is not known",
+                              fix="use corpus.cda_bias_type=gender|race|religion (or debias.bias_type= with debias=cda)")
+        if self.cda_scope not in ("all_text", "augmented_only") or self.cda_window_words < 1:
+            raise ConfigError(f"corpus.cda_scope={self.cda_scope!r}, cda_window_words={self.cda_window_words}",
+                              fix="use corpus.cda_scope=all_text|augmented_only and corpus.cda_window_words >= 1")
+        if self.cda_scope == "augmented_only" and self.cda_mode != "two_sided":
+            raise ConfigError("corpus.cda_scope=augmented_only keeps original + swapped text (bias-bench)",
+                              fix="use corpus.cda_mode=two_sided with it")
         if self.ambiguous_her not in ("heuristic", "his", "him"):
             raise ConfigError(f"corpus.ambiguous_her={self.ambiguous_her!r} is not known",
                               fix="use corpus.ambiguous_her=heuristic|his|him")

@@ -4,10 +4,13 @@ One flat schema serves every method, so `debias.n_classifiers=40` and `debias.st
 composition time; each option in conf/debias/ sets `method` and documents the fields it reads:
 
 - intra-model (`babybias pretrain debias=cda|dropout [init_from=<run>]`): `steps`, `hidden_dropout`,
-  `attention_dropout`. These options are `@package _global_` overlays that change the corpus, the model's
-  dropout and `train.steps`, and nothing else.
+  `attention_dropout`, and `bias_type` for CDA. These options are `@package _global_` overlays that change
+  the corpus, the model's dropout and `train.steps`, and nothing else.
 - post-model (`babybias debias fit debias=inlp|sentence_debias|self_debias run=<run>`, then
   `babybias evaluate debias=...`): the fit sentences and each method's own fields.
+
+Defaults follow bias-bench (Meade et al. 2022), the reference the seed paper used; README "Variants and
+defaults" lists every setting that differs from it and what remains different.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import List, Optional
 from babybias.configs.common import DataConfig, ImplConfig, PathsConfig
 from babybias.errors import ConfigError
 
+BIAS_TYPES = ("gender", "race", "religion")
+"""The bias types with attribute words (bias-bench's `bias_attribute_words`): CDA, INLP, SentenceDebias."""
 INTRA_MODEL = ("cda", "dropout")
 POST_MODEL = ("inlp", "sentence_debias", "self_debias")
 METHODS = ("none", *INTRA_MODEL, *POST_MODEL)
@@ -30,8 +35,9 @@ class DebiasConfig:
     method: str = "none"
     """none | cda | dropout (intra-model) | inlp | sentence_debias | self_debias (post-model)."""
     bias_type: str = "gender"
-    """Which bias the method targets: gender (word pairs of the corpus lexicon) for INLP/SentenceDebias;
-    for Self-Debias any key of `self_debias.DEBIASING_PREFIXES` (gender, race-color, religion, ...)."""
+    """Which bias the method targets: gender | race | religion (attribute words of `bias_attribute_words`) for
+    CDA, INLP and SentenceDebias; for Self-Debias with `prefix_scope=bias_type` any key of
+    `self_debias.DEBIASING_PREFIXES` (gender, race-color, religion, ...)."""
 
     # ---- intra-model: continued pretraining (cda, dropout)
     steps: int = 2000
@@ -41,17 +47,34 @@ class DebiasConfig:
     attention_dropout: float = 0.15
     """dropout: attention dropout during continued pretraining (Webster et al. 2020)."""
 
-    # ---- post-model fit data: attribute-word sentences drawn from the model's pretraining corpus
-    sentences_per_class: int = 2000
-    """At most this many male, female and neutral sentences (INLP) or counterfactual pairs (SentenceDebias)."""
-    max_sentence_words: int = 60
-    """Skip longer corpus sentences (they would be truncated by the model anyway)."""
+    # ---- post-model fit data: sentences from the model's pretraining corpus, built as bias-bench builds them
+    lexicon: str = "bias_attribute_words"
+    """Attribute words: bias_attribute_words (bias-bench) | merged (gender only: the corpus CDA lexicon)."""
+    lowercase: str = "auto"
+    """Lower-case the fit sentences: auto (when the model's tokenizer is uncased, as bias-bench's BERT sees
+    them) | true (bias-bench for every model) | false. Words are matched case-insensitively either way."""
+    sentences_per_class: int = 10000
+    """INLP: at most this many sentences per class (bias-bench: 10,000)."""
+    clip_sentences: bool = True
+    """INLP: cut each sentence after a random token from its attribute word on (bias-bench); false = whole."""
+    max_sentence_words: Optional[int] = None
+    """INLP: skip longer corpus lines; null = none skipped (bias-bench; the engine truncates to the model)."""
     dev_fraction: float = 0.3
-    """INLP: share of the sentences held out to report each classifier's accuracy."""
+    """INLP: share of the non-test sentences held out to report each classifier's accuracy (bias-bench: 0.3)."""
+    test_fraction: float = 0.3
+    """INLP: share held out first and never fitted on (bias-bench: 0.3, so classifiers fit 49%); the accuracy
+    of a fresh linear probe before and after the projection is recorded (`test_accuracy_before|after`, beside
+    `test_majority_rate`). 0 = no test split."""
 
     # ---- INLP (Ravfogel et al. 2020)
     n_classifiers: int = 80
-    """INLP iterations; each removes the row space of one linear classifier."""
+    """INLP iterations; each removes the row space of one linear classifier (3 dims for gender's 3 classes)."""
+    n_classifiers_scaling: str = "absolute"
+    """absolute: n_classifiers as given (bias-bench) | hidden_size: n_classifiers is meant for a
+    `reference_hidden_size`-wide model and scaled to this one's width, round(n * H / H_ref), so the same
+    share of the hidden size is removed at every width (80 at 768 -> 40 at 384: 31% of each, gender)."""
+    reference_hidden_size: int = 768
+    """n_classifiers_scaling=hidden_size: the width n_classifiers refers to (768 = BERT-base)."""
     classifier: str = "linear_svc"
     """linear_svc (bias-bench) | logistic_regression."""
     min_accuracy: float = 0.0
@@ -60,14 +83,22 @@ class DebiasConfig:
     # ---- SentenceDebias (Liang et al. 2020)
     n_components: int = 1
     """Principal components of the counterfactual differences that span the removed bias subspace."""
+    counterfactuals: str = "per_word"
+    """per_word: one example per attribute word present, only that word swapped (bias-bench) | all_words:
+    every attribute word swapped at once (gender only; our earlier construction)."""
+    max_pairs: Optional[int] = None
+    """At most this many counterfactual examples (seeded sample); null = all (bias-bench)."""
 
     # ---- Self-Debias (Schick et al. 2021)
     decay_constant: float = 50.0
     """λ: how sharply tokens made likelier by the debiasing prefix are suppressed."""
     epsilon: float = 0.01
     """Lower bound of each token's scaling factor."""
+    prefix_scope: str = "per_category"
+    """per_category: each benchmark category (CrowS-Pairs / StereoSet bias type) is scored with its own
+    bias type's prefix (bias-bench) | bias_type: the prefix of `bias_type` for every category."""
     prefixes: Optional[List[str]] = None
-    """Debiasing prefixes; null = the paper's prefix for `bias_type`."""
+    """Debiasing prefixes for every category (implies prefix_scope=bias_type); null = the paper's."""
 
     artifact: Optional[str] = None
     """A fitted artifact folder; null = runs/<run>/debias/<method>/<checkpoint>/ beside the model's run."""
@@ -82,24 +113,82 @@ class DebiasConfig:
                 raise ConfigError(f"debias.{key}={getattr(self, key)} must be in [0, 1)", fix=f"e.g. debias.{key}=0.1")
         if self.n_classifiers < 1 or self.n_components < 1 or self.sentences_per_class < 2:
             raise ConfigError("debias.n_classifiers, n_components must be >= 1 and sentences_per_class >= 2",
-                              fix="e.g. debias.n_classifiers=80 debias.n_components=1 debias.sentences_per_class=2000")
+                              fix="e.g. debias.n_classifiers=80 debias.n_components=1 debias.sentences_per_class=10000")
+        self._check_choices()
         if self.classifier not in ("linear_svc", "logistic_regression"):
             raise ConfigError(f"debias.classifier={self.classifier!r} is not known",
                               fix="use debias.classifier=linear_svc|logistic_regression")
         if self.decay_constant <= 0 or not 0.0 < self.epsilon <= 1.0:
             raise ConfigError("Self-Debias needs debias.decay_constant > 0 and 0 < debias.epsilon <= 1",
                               fix="use the paper's debias.decay_constant=50 debias.epsilon=0.01")
-        if not 0.0 < self.dev_fraction < 1.0:
-            raise ConfigError(f"debias.dev_fraction={self.dev_fraction} must be in (0, 1)", fix="e.g. debias.dev_fraction=0.3")
-        if self.max_sentence_words < 1:
-            raise ConfigError(f"debias.max_sentence_words={self.max_sentence_words} must be >= 1",
-                              fix="e.g. debias.max_sentence_words=60")
+        if not 0.0 < self.dev_fraction < 1.0 or not 0.0 <= self.test_fraction < 1.0:
+            raise ConfigError(f"debias.dev_fraction={self.dev_fraction} must be in (0, 1) and "
+                              f"debias.test_fraction={self.test_fraction} in [0, 1)",
+                              fix="use bias-bench's debias.dev_fraction=0.3 debias.test_fraction=0.3")
         if not 0.0 <= self.min_accuracy <= 1.0:
             raise ConfigError(f"debias.min_accuracy={self.min_accuracy} must be in [0, 1]", fix="e.g. debias.min_accuracy=0")
+
+    def _check_choices(self) -> None:
+        choices = {"lexicon": ("bias_attribute_words", "merged"), "lowercase": ("auto", "true", "false"),
+                   "n_classifiers_scaling": ("absolute", "hidden_size"), "counterfactuals": ("per_word", "all_words"),
+                   "prefix_scope": ("per_category", "bias_type")}
+        self.lowercase = str(self.lowercase).lower()  # YAML reads `true` as a boolean
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"debias.{key}={getattr(self, key)!r} is not known",
+                                  fix=f"use debias.{key}={'|'.join(allowed)}")
+        if self.method in ("cda", "inlp", "sentence_debias") and self.bias_type not in BIAS_TYPES:
+            raise ConfigError(f"debias.bias_type={self.bias_type!r} has no attribute words for {self.method}",
+                              fix=f"use debias.bias_type={'|'.join(BIAS_TYPES)}")
+        merged = self.lexicon == "merged" and self.method in ("inlp", "sentence_debias")
+        if self.bias_type != "gender" and (merged or (self.counterfactuals == "all_words"
+                                                      and self.method == "sentence_debias")):
+            raise ConfigError(f"debias.lexicon=merged and debias.counterfactuals=all_words are gender-only "
+                              f"(bias_type={self.bias_type})", fix="use debias.lexicon=bias_attribute_words "
+                              "debias.counterfactuals=per_word")
+        if self.reference_hidden_size < 1 or (self.max_pairs is not None and self.max_pairs < 2) or (
+                self.max_sentence_words is not None and self.max_sentence_words < 1):
+            raise ConfigError("debias.reference_hidden_size must be >= 1, max_pairs >= 2, max_sentence_words >= 1",
+                              fix="e.g. debias.reference_hidden_size=768 debias.max_pairs=null")
 
     @property
     def is_post_model(self) -> bool:
         return self.method in POST_MODEL
+
+    @property
+    def reads_bias_type(self) -> bool:
+        """Whether `bias_type` changes what this method does: not for dropout, nor for Self-Debias with explicit
+        `prefixes` (per-category Self-Debias still uses it for benchmarks without categories, e.g. BLiMP)."""
+        if self.method == "self_debias":
+            return not self.prefixes
+        return self.method in ("cda", "inlp", "sentence_debias")
+
+    @property
+    def tag(self) -> str:
+        """The method, plus the bias type when it reads one that is not gender: inlp, inlp-race, cda-race (names
+        a study's continued-pretraining runs; artifacts and result files carry a hash of non-default settings)."""
+        return f"{self.method}-{self.bias_type}" if self.reads_bias_type and self.bias_type != "gender" else self.method
+
+    def lowercase_for(self, tokenizer) -> bool:
+        """Whether fit sentences are lower-cased for this tokenizer (`lowercase=auto`: when it is uncased)."""
+        if self.lowercase != "auto":
+            return self.lowercase == "true"
+        return tokenizer_is_uncased(tokenizer)
+
+    def classifiers_for(self, hidden_size: int) -> int:
+        """INLP iterations at this hidden size (`n_classifiers_scaling`)."""
+        if self.n_classifiers_scaling == "absolute":
+            return self.n_classifiers
+        return max(1, round(self.n_classifiers * hidden_size / self.reference_hidden_size))
+
+
+def tokenizer_is_uncased(tokenizer) -> bool:
+    """True when the tokenizer's normalizer lower-cases its input (bert-base-uncased, wordpiece_uncased)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    normalizer = getattr(backend, "normalizer", None)
+    if normalizer is not None:
+        return normalizer.normalize_str("Ab") == "ab"
+    return bool(getattr(tokenizer, "do_lower_case", False))
 
 
 @dataclass

@@ -5,7 +5,8 @@
 `manifest.json` and `DONE`. The folder is built under a temporary name and renamed into place, so a
 half-built corpus never counts. The key (`babybias.runs.config_hash`) covers the format version, the
 mutation and only the options it reads, the source and word-list checksums, `dryrun`, and the seed for
-seeded mutations (balanced, imbalanced, random_drop) only: the others do not depend on it.
+seeded mutations (balanced, imbalanced, random_drop, and cda for race/religion, whose ternary swap draws
+targets) only: the others do not depend on it.
 
 Mutations change the train split only unless `corpus.mutate_validation=true`; the validation split is a
 hash of each sentence's text, so it is the same for every corpus variant.
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from babybias.corpus.clean import dedupe, keep_sentence, normalize, split_sentences, train_validation_split
 from babybias.corpus.gender import GenderLexicon, Swapper, build_lexicon
+from babybias.corpus.group_swap import GroupSwapper
 from babybias.corpus.manifest import split_stats
 from babybias.corpus.mutations import MUTATIONS, MutationContext
 from babybias.corpus.sources import Source, resolve_source
@@ -90,13 +92,30 @@ def _plan(cfg, data_cfg, seed: int, dryrun: bool) -> _Plan:
         payload["options"]["deduplicate"] = False
     if cfg.mutation != "original":
         payload["options"]["mutate_validation"] = cfg.mutate_validation
-    if mutation.seeded:
+    if mutation.is_seeded(cfg):
         payload["seed"] = int(seed)
+    if _group_bias_type(cfg):  # race/religion CDA reads the bias-bench triples, whatever word_lists says
+        payload["attribute_words"] = config_hash(files_of("bias_attribute_words"), length=64)
     reference_cfg = None
     if cfg.mutation == "random_drop":
         reference_cfg = dataclasses.replace(cfg, mutation=cfg.random_drop_reference)
         payload["reference_key"] = _plan(reference_cfg, data_cfg, seed, dryrun).key
     return _Plan(cfg, sources, build_lexicon(folders), word_lists, config_hash(payload), payload, reference_cfg)
+
+
+def _group_bias_type(cfg) -> str | None:
+    """race | religion when the mutation is a ternary CDA, else None."""
+    return cfg.cda_bias_type if cfg.mutation == "cda" and cfg.cda_bias_type != "gender" else None
+
+
+def _group_swapper(cfg, data_cfg) -> GroupSwapper | None:
+    bias_type = _group_bias_type(cfg)
+    if bias_type is None:
+        return None
+    from babybias.debias.attribute_words import ATTRIBUTE_FILE, read_attribute_file
+
+    path = store.require("bias_attribute_words", data_cfg) / ATTRIBUTE_FILE
+    return GroupSwapper(read_attribute_file(path, bias_type).tuples)
 
 
 def corpus_key(corpus_cfg, data_cfg, seed: int, dryrun: bool = False) -> str:
@@ -212,10 +231,10 @@ def build_corpus(corpus_cfg, data_cfg, cache_root: str | os.PathLike, seed: int,
     removed_by_reference, reference_key = ({}, None)
     if plan.reference_cfg is not None:
         removed_by_reference, reference_key = _reference_removed(plan, data_cfg, cache_root, seed, dryrun, progress)
-    reports = {}
+    reports, group_swapper = {}, _group_swapper(cfg, data_cfg)
     for split in ("train", "validation") if cfg.mutate_validation else ("train",):
         ctx = MutationContext(cfg, swapper, child_seed(seed, f"corpus/{cfg.mutation}/{split}"), progress,
-                              removed_by_reference.get(split), {"reference_key": reference_key})
+                              removed_by_reference.get(split), {"reference_key": reference_key}, group_swapper)
         splits[split], reports[split] = mutation.apply(splits[split], ctx)
         if reports[split].get("warning"):
             print(f"warning: {split} split: {reports[split]['warning']}")
@@ -230,7 +249,7 @@ def build_corpus(corpus_cfg, data_cfg, cache_root: str | os.PathLike, seed: int,
     timings["total"] = time.time() - started
     manifest = {
         "key": plan.key, "format": FORMAT_VERSION, "mutation": cfg.mutation, "dryrun": bool(dryrun),
-        "seed": int(seed), "seed_in_key": mutation.seeded, "config": to_jsonable(cfg),
+        "seed": int(seed), "seed_in_key": mutation.is_seeded(cfg), "config": to_jsonable(cfg),
         "sources": [s.describe() for s in plan.sources], "word_lists": plan.word_lists,
         "lexicon": {"male_words": len(plan.lexicon.male), "female_words": len(plan.lexicon.female),
                     "ambiguous_her": cfg.ambiguous_her},

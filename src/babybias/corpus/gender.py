@@ -135,7 +135,8 @@ def load_swapper(data_cfg, word_lists=DEFAULT_WORD_LISTS, ambiguous_her: str = "
     return Swapper(build_lexicon({name: store.require(name, data_cfg) for name in word_lists}), ambiguous_her)
 
 
-def _match_case(source: str, target: str) -> str:
+def match_case(source: str, target: str) -> str:
+    """`target` in the capitalisation of `source` (He -> She, HE -> SHE, he -> she)."""
     if len(source) > 1 and source.isupper():
         return target.upper()
     if source[:1].isupper():
@@ -192,7 +193,7 @@ class Swapper:
                 if between.strip() == "":  # punctuation in between means `her` ends a clause
                     nxt = matches[i + 1].group()
             pieces.append(sentence[last:match.start()])
-            pieces.append(_match_case(source, self._target(word, nxt)) + suffix)
+            pieces.append(match_case(source, self._target(word, nxt)) + suffix)
             last = match.end()
             n += 1
         pieces.append(sentence[last:])

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from babybias.corpus.gender import Swapper
+from babybias.corpus.group_swap import GroupSwapper
 from babybias.errors import BabybiasError
 
 N_EXAMPLES = 3
@@ -31,6 +32,8 @@ class MutationContext:
     reference_removed: int | None = None
     """random_drop: sentences the reference mutation removed from this split."""
     extra: dict = field(default_factory=dict)
+    group_swapper: GroupSwapper | None = None
+    """cda with corpus.cda_bias_type=race|religion: the triples' swapper."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,11 @@ class Mutation:
     name: str
     apply: Callable[[list[str], MutationContext], tuple[list[str], dict]]
     options: tuple[str, ...]
-    seeded: bool
+    seeded: bool | Callable[[object], bool]
+    """Whether it draws random numbers (then the seed enters the cache key); may depend on the CorpusConfig."""
+
+    def is_seeded(self, cfg) -> bool:
+        return self.seeded(cfg) if callable(self.seeded) else self.seeded
 
 
 def _clip(text: str, width: int = 200) -> str:
@@ -61,25 +68,73 @@ def original(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dic
 
 
 def cda(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dict]:
-    """Counterfactual data augmentation: two_sided adds a swapped copy, one_sided replaces (Webster et al. 2020)."""
-    two_sided = ctx.cfg.cda_mode == "two_sided"
-    out, swapped_n, words, examples = [], 0, 0, []
-    for sentence in _bar(sentences, "cda", ctx):
-        swapped, n = ctx.swapper.swap(sentence)
-        if n == 0 or swapped == sentence:
-            out.append(sentence)
+    """Counterfactual data augmentation: two_sided adds a swapped copy, one_sided replaces (Webster et al. 2020).
+
+    Gender swaps with the corpus lexicon (corpus/gender.py); race and religion with bias-bench's ternary
+    random swap (corpus/group_swap.py, one seeded draw per unit). `cda_scope=augmented_only` keeps only the
+    windows of text holding an attribute word (original + swapped), as bias-bench trains on its augmented
+    blocks only; `all_text` (default) keeps every sentence.
+    """
+    cfg = ctx.cfg
+    two_sided, keep_all = cfg.cda_mode == "two_sided", cfg.cda_scope == "all_text"
+    units = [[s] for s in sentences] if keep_all else _windows(sentences, cfg.cda_window_words)
+    swap_unit, draws = _unit_swapper(ctx)
+    out, n_units, n_sentences, words, dropped, examples = [], 0, 0, 0, 0, []
+    for unit in _bar(units, "cda", ctx):
+        swapped, n = swap_unit(unit)
+        if n == 0 or swapped == unit:
+            out.extend(unit if keep_all else ())
+            dropped += 0 if keep_all else len(unit)
             continue
-        swapped_n += 1
-        words += n
-        out.extend((sentence, swapped) if two_sided else (swapped,))
+        n_units, n_sentences, words = n_units + 1, n_sentences + len(unit), words + n
+        out.extend(unit + swapped if two_sided else swapped)
         if len(examples) < N_EXAMPLES:
-            examples.append({"original": _clip(sentence), "swapped": _clip(swapped)})
-    return out, {
-        "reason": f"counterfactual gender swap ({ctx.cfg.cda_mode}) of sentences holding an attribute word",
-        "sentences_swapped": swapped_n, "words_swapped": words,
-        "added": swapped_n if two_sided else 0, "replaced": 0 if two_sided else swapped_n, "removed": 0,
+            examples.append({"original": _clip(" ".join(unit)), "swapped": _clip(" ".join(swapped))})
+    unit_name = "sentences" if keep_all else f"windows of >= {cfg.cda_window_words} words"
+    report = {
+        "reason": f"counterfactual {cfg.cda_bias_type} swap ({cfg.cda_mode}, {cfg.cda_scope}) of {unit_name} "
+                  "holding an attribute word", "bias_type": cfg.cda_bias_type, "scope": cfg.cda_scope,
+        "sentences_swapped": n_sentences, "units_swapped": n_units, "words_swapped": words,
+        "added": n_sentences if two_sided else 0, "replaced": 0 if two_sided else n_sentences, "removed": dropped,
         "examples": examples,
     }
+    if draws is not None:
+        report["target_draws"] = dict(sorted(draws.items()))
+    return out, report
+
+
+def _windows(sentences: list[str], min_words: int) -> list[list[str]]:
+    """Consecutive sentences grouped until each group has at least `min_words` words (the last may have fewer)."""
+    units, unit, count = [], [], 0
+    for sentence in sentences:
+        unit.append(sentence)
+        count += len(sentence.split())
+        if count >= min_words:
+            units.append(unit)
+            unit, count = [], 0
+    return units + ([unit] if unit else [])
+
+
+def _unit_swapper(ctx: MutationContext):
+    """(unit -> (swapped unit, words swapped), counts of ternary target draws or None for gender)."""
+    if ctx.cfg.cda_bias_type == "gender":
+        def swap_gender(unit: list[str]) -> tuple[list[str], int]:
+            pairs = [ctx.swapper.swap(s) for s in unit]
+            return [p[0] for p in pairs], sum(p[1] for p in pairs)
+
+        return swap_gender, None
+    groups, rng, draws = ctx.group_swapper, random.Random(ctx.seed), {}
+
+    def swap_groups(unit: list[str]) -> tuple[list[str], int]:
+        if not any(groups.count(s) for s in unit):
+            return unit, 0
+        targets = groups.draw_targets(rng)  # one draw per unit, as bias-bench draws one per block
+        for source, target in enumerate(targets):
+            draws[f"{source}->{target}"] = draws.get(f"{source}->{target}", 0) + 1
+        pairs = [groups.swap(s, targets) for s in unit]
+        return [p[0] for p in pairs], sum(p[1] for p in pairs)
+
+    return swap_groups, draws
 
 
 # ---------------------------------------------------------------- balanced
@@ -208,7 +263,8 @@ MUTATIONS: dict[str, Mutation] = {
     m.name: m
     for m in [
         Mutation("original", original, (), False),
-        Mutation("cda", cda, ("cda_mode", "ambiguous_her"), False),
+        Mutation("cda", cda, ("cda_mode", "ambiguous_her", "cda_bias_type", "cda_scope", "cda_window_words"),
+                 lambda cfg: cfg.cda_bias_type != "gender"),
         Mutation("balanced", balanced, ("cda_mode", "ambiguous_her", "balance_tolerance"), True),
         Mutation("imbalanced", imbalanced, ("female_ratio",), True),
         Mutation("detox", detox, ("scorer", "threshold"), False),

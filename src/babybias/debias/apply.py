@@ -40,7 +40,8 @@ def apply_artifact(lm, artifact: DebiasArtifact):
         from babybias.debias.self_debias import SelfDebiasLM
 
         cfg = artifact.config
-        return SelfDebiasLM(lm, artifact.info["prefix_token_ids"], cfg["decay_constant"], cfg["epsilon"])
+        return SelfDebiasLM(lm, artifact.info["prefix_token_ids"], cfg["decay_constant"], cfg["epsilon"],
+                            artifact.info.get("prefix_token_ids_by_type"))
     raise BabybiasError(f"artifact method {artifact.method!r} cannot be applied",
                         fix="use an artifact of inlp, sentence_debias or self_debias")
 
@@ -91,16 +92,17 @@ def fit_and_save(cfg: DebiasConfig, engine, model_dir: str | Path, folder: str |
                  extra_files: dict[str, str] | None = None) -> DebiasArtifact:
     """Fit `cfg.method` on the engine's (plain) model and save the artifact to `folder`."""
     from babybias.debias.fit import fit_artifact
-    from babybias.debias.sentences import corpus_file_of_run, gender_swapper, read_corpus_lines
+    from babybias.debias.attribute_words import load_attribute_words
+    from babybias.debias.sentences import corpus_file_of_run, read_corpus_lines
 
-    lines, swapper, source = None, None, None
+    lines, words, source = None, None, None
     if cfg.method != "self_debias":
         source = Path(corpus_file) if corpus_file else corpus_file_of_run(_run_dir_of(Path(model_dir)))
         lines = read_corpus_lines(source)
-        swapper = gender_swapper(data_cfg)
+        words = load_attribute_words(data_cfg, cfg.bias_type, cfg.lexicon)
     if getattr(engine, "precision", "fp32") != "fp32":
         raise ValueError(f"fit on an fp32 engine, not {engine.precision}: debiased_engine builds one")
-    artifact = fit_artifact(cfg, engine, lines, swapper, seed)
+    artifact = fit_artifact(cfg, engine, lines, words, seed)
     corpus_sha = file_sha256(source) if source is not None else None
     artifact.info.update({"model": model_fingerprint(model_dir), "seed": seed,
                           "fit_key": fit_key(cfg, weights_sha256(model_dir), corpus_sha, seed), **(extra_info or {})})
@@ -152,7 +154,8 @@ def debiased_engine(model_dir: str | Path, cfg: DebiasConfig, impl=None, *, arti
                                                              batch_size=base.batch_size, progress=progress)
     lm, artifact = debiased_model(base.model, fitter, cfg, model_dir, artifact_root=root,
                                   data_cfg=data_cfg or DataConfig(), seed=seed)
-    room = max((len(p) for p in artifact.info.get("prefix_token_ids", [])), default=0)
+    room = getattr(lm, "prefix_length", 0)  # Self-Debias: the prefix must fit in front of the input
+    # (per-category prefixes adjust the room per category: self_debias.score_by_category)
     return ScoringEngine(lm, base.tokenizer, batch_size=base.batch_size, max_length=base.max_length - room,
                          progress=progress), artifact
 

@@ -5,7 +5,9 @@ current (projected) representations, then project every representation onto the 
 nullspaces of all classifiers so far. The result is one projection matrix `projection_` [d, d].
 
 As in bias-bench (Meade et al. 2022): LinearSVC without intercept, `dual=False`, three gender classes
-(male / female / neutral sentences), mean-pooled last hidden states, 80 classifiers, min accuracy 0.
+(male / female / neutral sentences; one-vs-rest, so each classifier removes up to 3 dimensions) or two for
+race and religion (bias / neutral: 1 dimension), mean-pooled last hidden states, 80 classifiers, min
+accuracy 0. `debias.n_classifiers_scaling=hidden_size` scales the count with the hidden size (configs/debias.py).
 """
 
 from __future__ import annotations
@@ -82,6 +84,19 @@ class INLP:
     def as_module(self) -> LinearProjection:
         """The apply step: a module mapping hidden states [..., d] to their projection."""
         return LinearProjection(self.projection_)
+
+
+def probe_accuracy(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
+                   random_state: int = 0) -> float:
+    """Held-out accuracy of a fresh linear probe: how much of the attribute remains decodable.
+
+    Unlike INLP's own classifiers the probe has an intercept, so it can always reach the majority rate
+    (an intercept-free classifier on projected, nearly empty representations can fall far below it).
+    """
+    from sklearn.svm import LinearSVC
+
+    clf = LinearSVC(fit_intercept=True, dual=False, random_state=random_state).fit(X_train, y_train)
+    return float(clf.score(X_test, y_test))
 
 
 def _check_xy(X, y) -> tuple[np.ndarray, np.ndarray]:

@@ -10,12 +10,21 @@ prefix makes *more* likely are suppressed (Schick et al. 2021, Eq. 3-4):
 
 The prefix is inserted right after the first token ([CLS]) so that the sentence keeps its relative
 positions; this equals bias-bench's left-padded prefix batches with shifted position ids.
+
+Which prefix (`debias.prefix_scope`): bias-bench scores each bias type's CrowS-Pairs / StereoSet examples
+with that bias type's prefix (one run per bias type). `per_category` (the default) does the same in one
+run: `score_by_category` scores the requests of each category under its own prefix
+(`SelfDebiasLM.using_category`); `bias_type` applies the prefix of `debias.bias_type` to every category.
+Benchmarks without categories (BLiMP, pseudo-perplexity) use the `debias.bias_type` prefix in both scopes.
+Inputs are truncated to the positions the prefix in use leaves (per category; a prefix leaving none is refused).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -41,11 +50,16 @@ ALIASES = {"race": "race-color", "profession": "socioeconomic", "race_color": "r
            "sexual_orientation": "sexual-orientation", "physical_appearance": "physical-appearance"}
 
 
+def prefix_key(bias_type: str) -> str:
+    """The DEBIASING_PREFIXES key of a benchmark's bias-type name (race -> race-color)."""
+    return ALIASES.get(bias_type, bias_type)
+
+
 def prefixes_for(bias_type: str, prefixes: Sequence[str] | None = None) -> list[str]:
     """The debiasing prefixes to use: `prefixes` when given, else the paper's prefix for `bias_type`."""
     if prefixes:
         return list(prefixes)
-    key = ALIASES.get(bias_type, bias_type)
+    key = prefix_key(bias_type)
     if key not in DEBIASING_PREFIXES:
         raise ConfigError(f"debias.bias_type={bias_type!r} has no Self-Debias prefix",
                           fix=f"use one of {', '.join(DEBIASING_PREFIXES)} or set debias.prefixes=[...]")
@@ -78,17 +92,42 @@ class SelfDebiasLM(MaskedLMWrapper):
     """`base` (any engine `MaskedLM`) whose `masked_logprobs` are self-debiased; hidden states are unchanged.
 
     `prefix_ids`: one token-id list per prefix, without special tokens (see `from_tokenizer`).
+    `prefix_ids_by_type`: DEBIASING_PREFIXES key -> prefix id lists, for `using_category` (per-category scope).
     """
 
     def __init__(self, base, prefix_ids: Sequence[Sequence[int]], decay_constant: float = 50.0,
-                 epsilon: float = 0.01):
-        if not prefix_ids or any(len(p) == 0 for p in prefix_ids):
-            raise ValueError("Self-Debias needs at least one non-empty prefix")
+                 epsilon: float = 0.01, prefix_ids_by_type: Mapping[str, Sequence[Sequence[int]]] | None = None):
         super().__init__(base)
-        self.prefix_ids = [torch.tensor(list(p), dtype=torch.long) for p in prefix_ids]
+        self.default_prefix_ids = self._tensors(prefix_ids)
+        self.prefix_ids = self.default_prefix_ids
+        self.prefix_ids_by_type = {k: self._tensors(v) for k, v in (prefix_ids_by_type or {}).items()}
         self.decay_constant = decay_constant
         self.epsilon = epsilon
         self._max_positions = _max_positions(base)
+
+    @staticmethod
+    def _tensors(prefix_ids: Sequence[Sequence[int]]) -> list[Tensor]:
+        if not prefix_ids or any(len(p) == 0 for p in prefix_ids):
+            raise ValueError("Self-Debias needs at least one non-empty prefix")
+        return [torch.tensor(list(p), dtype=torch.long) for p in prefix_ids]
+
+    @property
+    def prefix_length(self) -> int:
+        """Tokens the longest prefix in use adds (inputs must leave this much room in the model's positions)."""
+        return max(len(p) for p in self.prefix_ids)
+
+    @contextmanager
+    def using_category(self, category: str):
+        """Score with the prefix of a benchmark category (CrowS `race-color`, StereoSet `race`, ...) inside."""
+        key = prefix_key(category)
+        if key not in self.prefix_ids_by_type:
+            raise BabybiasError(f"Self-Debias has no prefix for the category {category!r}",
+                                fix="use debias.prefix_scope=bias_type (one prefix for every category)")
+        self.prefix_ids = self.prefix_ids_by_type[key]
+        try:
+            yield self
+        finally:
+            self.prefix_ids = self.default_prefix_ids
 
     @classmethod
     def from_tokenizer(cls, base, tokenizer, prefixes: Sequence[str], decay_constant: float = 50.0,
@@ -114,3 +153,46 @@ class SelfDebiasLM(MaskedLMWrapper):
         ids = torch.cat([input_ids[:, :1], block, input_ids[:, 1:]], dim=1)
         mask = torch.cat([attention_mask[:, :1], torch.ones_like(block), attention_mask[:, 1:]], dim=1)
         return self.base.masked_logprobs(ids, mask, batch_index, positions + length)
+
+
+def _per_category_lm(model) -> SelfDebiasLM | None:
+    """The per-category `SelfDebiasLM` in a chain of wrappers, if any."""
+    while model is not None:
+        if isinstance(model, SelfDebiasLM):
+            return model if model.prefix_ids_by_type else None
+        model = getattr(model, "base", None)
+    return None
+
+
+def score_by_category(engine, requests: Sequence, categories: Sequence[str], desc: str = "scoring") -> list:
+    """`engine.score(requests)`, except that under a per-category Self-Debias model each category's requests
+    are scored with that category's prefix (bias-bench's per-bias-type runs, in one pass per category)."""
+    if len(categories) != len(requests):
+        raise ValueError(f"{len(categories)} categories for {len(requests)} requests")
+    lm = _per_category_lm(engine.model)
+    if lm is None:
+        return engine.score(requests, desc=desc)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, category in enumerate(categories):
+        groups[category].append(i)
+    out: list = [None] * len(requests)
+    positions = engine.max_length + lm.prefix_length  # the engine leaves room for the default prefix
+    for category, rows in groups.items():
+        with lm.using_category(category), _input_room(engine, positions - lm.prefix_length, category):
+            for i, scores in zip(rows, engine.score([requests[i] for i in rows], desc=f"{desc} ({category})")):
+                out[i] = scores
+    return out
+
+
+@contextmanager
+def _input_room(engine, max_length: int, category: str):
+    """Truncate inputs to what the model's positions leave beside this category's prefix."""
+    if max_length < 3:
+        raise BabybiasError(f"Self-Debias: the {category} prefix leaves {max(max_length, 0)} of the model's "
+                            f"positions for the input", fix="use debias.prefix_scope=bias_type (one shorter prefix) "
+                            "or a model with more positions")
+    saved, engine.max_length = engine.max_length, max_length
+    try:
+        yield
+    finally:
+        engine.max_length = saved

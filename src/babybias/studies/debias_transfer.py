@@ -2,38 +2,59 @@
 helps BERT-base?
 
 Per seed and model (preset `models`, label -> overrides, as in bias_dynamics): pretrain, evaluate the final
-model (the baseline), then each method of the preset:
+model (the baseline), then each method of the preset for each bias type of the preset (`bias_types`:
+gender, race, religion, as the seed paper and bias-bench ran them; gender when absent):
 
-- post-model (`post_model`: inlp, sentence_debias, self_debias): `babybias evaluate debias=<method>`, which
-  fits the method on that model when its artifact is missing and scores the debiased model;
+- post-model (`post_model`: inlp, sentence_debias, self_debias): `babybias evaluate debias=<method>
+  debias.bias_type=<type>`, which fits the method for that bias type when its artifact is missing and scores
+  the debiased model;
 - intra-model (`intra_model`: cda, dropout): `babybias pretrain debias=<method> init_from=<baseline>`
-  (continued pretraining), then evaluate it.
+  (continued pretraining; CDA of the bias type, dropout once for all types), then evaluate it.
 
-The bias change of a method is (debiased - baseline) per headline metric. The study table has one row per
-(seed, method, benchmark variant, metric) with both models' changes; the closing row per seed is Pearson r of
-the two models' changes over all (method, metric) points. CrowS-Pairs is reported in both scorings the preset
-states (`crows_pairs_scoring: [modified, shared]`): `crows_pairs-modified.*` is the bias-bench scoring (mean
-log-probability of the modified tokens) the seed paper's debiasing runs used, the study's own and the one
-counted in Pearson r; `crows_pairs.*` is Nangia et al.'s shared-token PLL, reported beside it.
+The bias change of a method is (debiased - baseline) per metric of the bias type, as bias-bench reports
+them: the CrowS-Pairs category (gender, race-color, religion), the StereoSet domain (gender, race, religion)
+and the SEAT tests of the type (mean |effect size|); benchmarks without bias categories (BLiMP,
+pseudo-perplexity, ...) give their overall headline numbers. The study table has one row per (seed, bias
+type, method, benchmark variant, metric) with both models' changes; the closing row per seed is Pearson r of
+the two models' changes over all (bias type, method, metric) points. CrowS-Pairs is reported in both scorings
+the preset states (`crows_pairs_scoring: [modified, shared]`): `crows_pairs-modified.*` is the bias-bench
+scoring (mean log-probability of the modified tokens) the seed paper's debiasing runs used, the study's own
+and the one counted in Pearson r; `crows_pairs.*` is Nangia et al.'s shared-token PLL, reported beside it.
 Output: runs/<name>/study/results.csv|md.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from babybias.errors import BabybiasError, ConfigError
 
+# bias type -> its CrowS-Pairs category and StereoSet domain (the names the data files use)
+CROWS_CATEGORY = {"gender": "gender", "race": "race-color", "religion": "religion"}
+STEREOSET_DOMAIN = {"gender": "gender", "race": "race", "religion": "religion"}
 
-def overall_headlines(eval_dir: Path, method: Optional[str]) -> Dict[str, float]:
-    """{"<variant>.<metric>": value} of the overall headline metrics in one checkpoint's eval folder, for the
-    results of debiasing `method` (None: the undebiased baseline).
 
-    `<variant>` is the result's stem without its debias part (`crows_pairs-modified`), read from the file, so
-    a debiased result and its baseline share the key; files from before `base_variant` fall back to the stem.
-    """
+def _applies(result: dict, stem: str, debias: Optional[Any]) -> Optional[str]:
+    """The result's variant without its debias part when it holds the model debiased by `debias` (a
+    DebiasConfig; None: the plain model), else None. Files from before `base_variant` fall back to the stem."""
+    from babybias.runs import to_jsonable
+
+    applied = (result.get("options") or {}).get("debias")
+    if "base_variant" in result:
+        wanted = to_jsonable(debias) if debias is not None else None
+        return result["base_variant"] if (applied or None) == wanted else None
+    label, _, rest = stem.partition("-")  # <benchmark>[-<method>...].json, gender only
+    plain = debias is None and rest == ""
+    return label if plain or (debias is not None and debias.bias_type == "gender" and debias.method in rest) else None
+
+
+def bias_type_metrics(eval_dir: Path, debias: Optional[Any], bias_type: str) -> Dict[str, float]:
+    """{"<variant>.<metric>": value} of `bias_type` in one checkpoint's eval folder, for the model debiased by
+    `debias` (the exact DebiasConfig applied; None: the undebiased model); see the module doc. The key drops
+    the debias part of the variant, so a debiased result and its baseline share it."""
     from babybias.analysis.plots import headline_metrics
 
     out: Dict[str, float] = {}
@@ -41,57 +62,85 @@ def overall_headlines(eval_dir: Path, method: Optional[str]) -> Dict[str, float]
         result = json.loads(path.read_text())
         if not isinstance(result, dict) or "summary" not in result:
             continue
-        if "base_variant" in result:
-            applied = ((result.get("options") or {}).get("debias") or {}).get("method", "none")
-            label, matches = result["base_variant"], applied == (method or "none")
-        else:  # <benchmark>[-<method>...].json
-            label, _, rest = path.stem.partition("-")
-            matches = (method is None) == (rest == "") and (method is None or method in rest)
-        if not matches:
+        label = _applies(result, path.stem, debias)
+        if label is None:
             continue
-        summary = result.get("summary", {})
-        for metric in headline_metrics(label):
-            if isinstance(summary.get(metric), (int, float)):
-                out[f"{label}.{metric}"] = float(summary[metric])
+        benchmark, per_category, summary = label.split("-")[0], result.get("per_category") or {}, result["summary"]
+        if benchmark == "crows_pairs":  # the bias type's category only, never the overall number
+            values = {"metric_score": per_category.get(CROWS_CATEGORY[bias_type], {}).get("metric_score")}
+        elif benchmark == "stereoset":
+            values = {m: per_category.get(STEREOSET_DOMAIN[bias_type], {}).get(m) for m in ("lms", "ss", "icat")}
+        elif benchmark == "seat":
+            values = {"mean_abs_effect_size": summary.get(f"{bias_type}_mean_abs_effect_size")}
+        else:
+            values = {m: summary.get(m) for m in headline_metrics(benchmark)}
+        out.update({f"{label}.{m}": float(v) for m, v in values.items()
+                    if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))})
     return out
 
 
-def evaluate_method(ctx: Any, run_dir: Path, method: str, intra: bool, seed: int, label: str) -> Dict[str, float]:
+def evaluate_final(ctx: Any, run_dir: Path, *extra: str) -> Path:
+    """`babybias evaluate` of the run's final checkpoint, once per stated CrowS-Pairs scoring (skipped when
+    done); returns the folder its results are in (runs/<name>/eval/<checkpoint>, named by its step)."""
     from babybias.launch.compose import run_command
     from babybias.studies.premodel import evaluate_overrides
 
-    if intra:
-        name = f"{ctx.name}/{label}/{method}/seed{seed}"
-        run_command("pretrain", [*ctx.pretrain, f"debias={method}", f"init_from={run_dir}", f"name={name}",
-                                 f"seed={seed}", *ctx.common])
-        debiased = Path(ctx.runs_root) / name / "pretrain"
-        for evaluate in evaluate_overrides(ctx, list(ctx.evaluate)):
-            run_command("evaluate", [f"run={debiased}", "checkpoints=final", *evaluate, *ctx.common])
-        return overall_headlines(debiased.parent / "eval" / "final", None)
     for evaluate in evaluate_overrides(ctx, list(ctx.evaluate)):
-        try:
-            run_command("evaluate", [f"run={run_dir}", "checkpoints=final", f"debias={method}", *evaluate, *ctx.common])
-        except Exception as err:  # hydra's composition error when `evaluate` has no debias= group yet
-            if "debias" in str(err) and "evaluate" not in str(type(err)):
-                raise ConfigError(f"`babybias evaluate debias={method}` is not available: {err}".splitlines()[0],
-                                  fix="use a babybias version whose evaluate command takes debias=") from err
-            raise
-    return overall_headlines(run_dir.parent / "eval" / "final", method)
+        run_command("evaluate", [f"run={run_dir}", "checkpoints=final", *extra, *evaluate, *ctx.common])
+    return final_eval_dir(ctx, run_dir)
 
 
-def changes(ctx: Any, preset: Dict[str, Any], label: str, overrides: List[str], seed: int) -> Dict[str, Dict[str, float]]:
-    """method -> {metric: debiased - baseline} for one model."""
+def final_eval_dir(ctx: Any, run_dir: Path) -> Path:
+    from babybias.analysis.dynamics import select_checkpoints
+
+    return select_checkpoints(str(run_dir), "final", ctx.runs_root)[0].eval_dir
+
+
+def evaluate_method(ctx: Any, run_dir: Path, method: str, intra: bool, seed: int, label: str,
+                    bias_type: str = "gender") -> Dict[str, float]:
+    """The bias-type metrics of the model debiased by `method` for `bias_type` (evaluated when missing)."""
+    from babybias.configs.debias import DebiasConfig
+    from babybias.launch.compose import compose_command, run_command
+
+    typed = [f"debias.bias_type={bias_type}"] if DebiasConfig(method=method).reads_bias_type else []
+    if intra:
+        debias = DebiasConfig(method=method, bias_type=bias_type if typed else "gender")
+        name = f"{ctx.name}/{label}/{debias.tag}/seed{seed}"
+        run_command("pretrain", [*ctx.pretrain, f"debias={method}", *typed, f"init_from={run_dir}", f"name={name}",
+                                 f"seed={seed}", *ctx.common])
+        return bias_type_metrics(evaluate_final(ctx, Path(ctx.runs_root) / name / "pretrain"), None, bias_type)
+    applied = compose_command("evaluate", [f"debias={method}", *typed, *ctx.evaluate, *ctx.common]).debias
+    return bias_type_metrics(evaluate_final(ctx, run_dir, f"debias={method}", *typed), applied, bias_type)
+
+
+def bias_types_of(preset: Dict[str, Any]) -> List[str]:
+    from babybias.configs.debias import BIAS_TYPES
+
+    types = list(preset.get("bias_types") or ["gender"])
+    unknown = [t for t in types if t not in BIAS_TYPES]
+    if unknown:
+        raise ConfigError(f"presets.<size>.bias_types has unknown bias types {unknown}",
+                          fix=f"use a list of {', '.join(BIAS_TYPES)}")
+    return types
+
+
+def changes(ctx: Any, preset: Dict[str, Any], label: str, overrides: List[str],
+            seed: int) -> Dict[tuple, Dict[str, float]]:
+    """(bias type, method) -> {metric: debiased - baseline} for one model."""
     from babybias.studies.bias_dynamics import pretrain_and_evaluate
 
     run_dir = pretrain_and_evaluate(ctx, label, overrides, seed, checkpoints="final")
-    baseline = overall_headlines(run_dir.parent / "eval" / "final", None)
-    if not baseline:
-        raise BabybiasError(f"no baseline results in {run_dir.parent / 'eval' / 'final'}", fix="check presets.<size>.evaluate")
+    eval_dir = final_eval_dir(ctx, run_dir)
     out = {}
-    for intra, methods in ((False, preset.get("post_model", [])), (True, preset.get("intra_model", []))):
-        for method in methods:
-            debiased = evaluate_method(ctx, run_dir, method, intra, seed, label)
-            out[method] = {k: debiased[k] - v for k, v in baseline.items() if k in debiased}
+    for bias_type in bias_types_of(preset):
+        baseline = bias_type_metrics(eval_dir, None, bias_type)
+        if not baseline:
+            raise BabybiasError(f"no {bias_type} results in {eval_dir}",
+                                fix="check presets.<size>.evaluate (SEAT needs seat.tests=all for race/religion)")
+        for intra, methods in ((False, preset.get("post_model", [])), (True, preset.get("intra_model", []))):
+            for method in methods:
+                debiased = evaluate_method(ctx, run_dir, method, intra, seed, label, bias_type)
+                out[(bias_type, method)] = {k: debiased[k] - v for k, v in baseline.items() if k in debiased}
     return out
 
 
@@ -110,16 +159,17 @@ def run(cfg: Any) -> Dict[str, Any]:
     for seed in ctx.seeds:
         delta = {label: changes(ctx, preset, label, overrides, seed) for label, overrides in models.items()}
         points = []
-        for method, per_metric in delta[a].items():
+        for (bias_type, method), per_metric in delta[a].items():
             for metric, change_a in per_metric.items():
-                change_b = delta[b].get(method, {}).get(metric)
+                change_b = delta[b].get((bias_type, method), {}).get(metric)
                 if change_b is not None:
-                    rows.append({"seed": seed, "method": method, "metric": metric, f"change_{a}": change_a,
-                                 f"change_{b}": change_b})
+                    rows.append({"seed": seed, "bias_type": bias_type, "method": method, "metric": metric,
+                                 f"change_{a}": change_a, f"change_{b}": change_b})
                     if metric.split(".")[0] not in also_reported:
                         points.append((change_a, change_b))
         if points:
             xs, ys = zip(*points)
-            rows.append({"seed": seed, "method": "ALL", "metric": f"pearson_r over {len(points)} points",
-                         f"change_{a}": pearson(xs, ys), f"change_{b}": None})
+            rows.append({"seed": seed, "bias_type": "ALL", "method": "ALL",
+                         "metric": f"pearson_r over {len(points)} points", f"change_{a}": pearson(xs, ys),
+                         f"change_{b}": None})
     return finish_study(cfg, ctx, pd.DataFrame(rows), f"Debiasing transfer: bias change, {a} vs {b}")
