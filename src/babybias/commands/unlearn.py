@@ -70,7 +70,7 @@ def build_trainer(cfg: UnlearnConfig, task, model_dir: Path, seed: int):
     used = task.frame[task.frame["split"] != "unused"]
     ids, texts, labels = used["id"].to_numpy(), used["text"].tolist(), used["label"].to_numpy()
     inputs = {"encoder": str(model_dir), "encoder_sha256": encoder_fingerprint(model_dir)}
-    sisa = dataclasses.asdict(cfg.sisa)
+    sisa = {k: v for k, v in dataclasses.asdict(cfg.sisa).items() if k != "vote_ties"}  # what training depends on
     if cfg.sisa.finetune == "head":
         feats, key = encoder_features(model_dir, texts, cfg.sisa.max_length, cfg.paths.cache,
                                       cfg.impl.eval_batch_size, _device(cfg.impl))

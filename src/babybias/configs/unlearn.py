@@ -87,8 +87,13 @@ class SisaConfig:
     encoder_lr: float = 5e-5
     """Learning rate of the encoder when finetune=full."""
     weight_decay: float = 0.0
-    max_length: int = 32
-    """Tokens per example (templates are ~8 tokens)."""
+    max_length: Optional[int] = None
+    """Tokens kept per example; null = the encoder's own maximum (its tokenizer's model_max_length, capped by
+    its max_position_embeddings), so the long real comments are not cut. Batches are padded to their longest
+    example, so short templates cost no more than before."""
+    vote_ties: str = "negative"
+    """Where a tied majority vote of the constituents (even shard count) goes: negative = class 0, as the SISA
+    reference (argmax of the summed one-hot votes); positive = class 1. Used by sisa_vote and FairSISA."""
 
     def __post_init__(self) -> None:
         if isinstance(self.shards, int) and self.shards < 1:
@@ -102,7 +107,7 @@ class SisaConfig:
                               fix="use sisa.partition=uniform|distribution")
         if self.head not in ("linear", "mlp"):
             raise ConfigError(f"sisa.head={self.head!r} is not known", fix="use sisa.head=linear|mlp")
-        for key in ("head_hidden", "epochs_per_slice", "max_length"):
+        for key in ("head_hidden", "epochs_per_slice"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"sisa.{key}={getattr(self, key)} must be >= 1", fix=f"set sisa.{key} to a positive integer")
         if self.batch_size is not None and self.batch_size < 1:
@@ -110,6 +115,12 @@ class SisaConfig:
         if not (self.lr > 0 and self.encoder_lr > 0 and self.weight_decay >= 0):
             raise ConfigError("sisa.lr and sisa.encoder_lr must be > 0 and sisa.weight_decay >= 0",
                               fix="e.g. sisa.lr=0.01 sisa.encoder_lr=5e-5 sisa.weight_decay=0")
+        if self.vote_ties not in ("negative", "positive"):
+            raise ConfigError(f"sisa.vote_ties={self.vote_ties!r} is not known",
+                              fix="use sisa.vote_ties=negative (SISA reference) or sisa.vote_ties=positive")
+        if self.max_length is not None and self.max_length < 2:
+            raise ConfigError(f"sisa.max_length={self.max_length} leaves no room for a token",
+                              fix="use sisa.max_length=null (the encoder's maximum) or e.g. 64")
 
 
 @dataclass

@@ -48,9 +48,9 @@ def _row(method: str, y, pred, groups, expected: bool) -> dict:
             "n": rep.n_examples}
 
 
-def fit_postprocessors(cal: Scored, cfg: FairSisaConfig) -> dict:
-    """Every post-processor, fitted on the calibration predictions."""
-    fitted = {f"fairsisa_{m}": FairSISA(method=m, statistic=cfg.statistic).fit(cal.votes, cal.y, cal.groups)
+def fit_postprocessors(cal: Scored, cfg: FairSisaConfig, ties: str = "negative") -> dict:
+    """Every post-processor, fitted on the calibration predictions (`ties`: the vote's tie rule, sisa.vote_ties)."""
+    fitted = {f"fairsisa_{m}": FairSISA(method=m, statistic=cfg.statistic, ties=ties).fit(cal.votes, cal.y, cal.groups)
               for m in cfg.methods}
     if cfg.threshold_optimizer:
         fitted["threshold_optimizer"] = fit_threshold_optimizer(cal.proba, cal.y, cal.groups, grid_size=cfg.grid_size)
@@ -75,13 +75,13 @@ def _sampled(name: str, model, data: Scored, seed: int) -> np.ndarray:
     return sample_bernoulli(_randomized_proba(name, model, data), seed)
 
 
-def fairness_table(data: Scored, fitted: dict, fcfg: FairnessConfig, seed: int) -> list[dict]:
-    """One row per method (and per constituent when `fcfg.constituents`)."""
+def fairness_table(data: Scored, fitted: dict, fcfg: FairnessConfig, seed: int, ties: str = "negative") -> list[dict]:
+    """One row per method (and per constituent when `fcfg.constituents`); `ties`: the vote's tie rule."""
     y, g = data.y, data.groups
     rows = []
     if data.single is not None:
         rows.append(_row("single", y, (data.single >= 0.5).astype(np.int64), g, False))
-    rows.append(_row("sisa_vote", y, majority_vote(data.votes), g, False))
+    rows.append(_row("sisa_vote", y, majority_vote(data.votes, ties), g, False))
     rows.append(_row("sisa_mean_proba", y, (mean_probability(data.proba) >= 0.5).astype(np.int64), g, False))
     for name, model in fitted.items():
         if fcfg.predictions == "expected":

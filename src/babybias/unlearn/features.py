@@ -4,7 +4,8 @@
 directory or an HF model directory) into the folder `AutoModel.from_pretrained` loads. `encoder_features`
 embeds texts once and caches the (n, hidden) float32 matrix under
 `<paths.cache>/features/<hash>.npy`, the hash covering the encoder's weight files, the texts and the
-tokenization length, so a changed model or task never reuses stale features.
+tokenization length, so a changed model or task never reuses stale features. The length defaults to the
+encoder's own maximum (`encoder_max_length`): texts are cut only where the model itself must cut them.
 """
 
 from __future__ import annotations
@@ -48,6 +49,27 @@ def encoder_fingerprint(model_dir: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def encoder_max_length(model_dir: Path) -> int:
+    """Tokens the encoder takes: its tokenizer's `model_max_length`, capped by `max_position_embeddings` (read
+    from the saved JSON files, so a cache hit loads no model). Raises when neither is recorded."""
+    limits = []
+    for name, key in (("tokenizer_config.json", "model_max_length"), ("config.json", "max_position_embeddings")):
+        path = Path(model_dir) / name
+        value = json.loads(path.read_text()).get(key) if path.is_file() else None
+        if isinstance(value, (int, float)) and 0 < value < 10**8:  # HF writes 1e30 for "no limit"
+            limits.append(int(value))
+    if not limits:
+        raise BabybiasError(f"{model_dir} records no maximum length (model_max_length, max_position_embeddings)",
+                            fix="set sisa.max_length=<tokens>")
+    return min(limits)
+
+
+def resolve_max_length(model_dir: Path, max_length: int | None) -> int:
+    """`sisa.max_length`, or the encoder's own maximum when it is null (never more than the encoder takes)."""
+    limit = encoder_max_length(model_dir)
+    return limit if max_length is None else min(int(max_length), limit)
+
+
 def quiet_from_pretrained(cls, model_dir: Path):
     """`cls.from_pretrained` without the load report: a pretraining run saves a masked-LM model, and loading
     its encoder alone always reports the unused MLM-head weights."""
@@ -64,8 +86,22 @@ def quiet_from_pretrained(cls, model_dir: Path):
         logging.set_verbosity(before)
 
 
-def tokenize(tokenizer, texts: list[str], max_length: int):
-    return tokenizer(list(texts), padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")
+def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids of each text, cut at `max_length` tokens, unpadded (batches are padded by `pad_batch`)."""
+    return [list(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+
+
+def pad_batch(rows: list[list[int]], pad_id: int):
+    """(input_ids, attention_mask) long tensors padded to the longest row of this batch."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        attention_mask[i, : len(row)] = 1
+    return input_ids, attention_mask
 
 
 def mean_pool(hidden, attention_mask):
@@ -86,9 +122,10 @@ def embed_texts(model_dir: Path, texts: list[str], max_length: int, batch_size: 
     return engine.embed(list(texts), pooling="mean").astype(np.float32)
 
 
-def encoder_features(model_dir: Path, texts: list[str], max_length: int, cache_dir: str | Path,
+def encoder_features(model_dir: Path, texts: list[str], max_length: int | None, cache_dir: str | Path,
                      batch_size: int = 128, device: str = "cpu") -> tuple[np.ndarray, str]:
-    """Features of `texts` (cached); returns (features, cache key)."""
+    """Features of `texts` (cached); returns (features, cache key). `max_length` null = the encoder's maximum."""
+    max_length = resolve_max_length(model_dir, max_length)
     texts_hash = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
     key = config_hash({"encoder": encoder_fingerprint(model_dir), "texts": texts_hash, "max_length": max_length,
                        "pooling": "mean_last_hidden"})

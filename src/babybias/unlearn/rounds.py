@@ -89,16 +89,16 @@ def _scored(task: ToxicityTask, split: str, ens: Ensemble, serving: dict, n_shar
 
 
 def evaluate_round(task, ens, serving, n_shards, round_, fcfg: FairnessConfig, fscfg: FairSisaConfig,
-                   seed) -> list[dict]:
+                   seed, ties: str = "negative") -> list[dict]:
     """Refit the post-processors on the calibration split; one fairness row per method and evaluation set."""
     cal = _scored(task, "calibration", ens, serving, n_shards)
-    fitted = fit_postprocessors(cal, fscfg)
+    fitted = fit_postprocessors(cal, fscfg, ties)
     rows = []
     for eval_set in fcfg.eval_sets:
         data = _scored(task, eval_set, ens, serving, n_shards)
         if data is None:
             continue
-        for row in fairness_table(data, fitted, fcfg, seed=seed + round_):
+        for row in fairness_table(data, fitted, fcfg, seed=seed + round_, ties=ties):
             rows.append({"round": round_, "eval_set": eval_set, **row})
     return rows
 
@@ -167,7 +167,7 @@ def run_unlearning(run_dir: Path, task: ToxicityTask, planned: Plan, trainer, re
         log(f"round {round_}: retrained shards [{row['shards_retrained']}], {row['slices_retrained']} slice stages, "
             f"{row['samples_processed']} samples ({row['ratio_vs_full_ensemble']:.3f} of full retraining), "
             f"{row['seconds']:.2f} s")
-        rows = evaluate_round(task, ens, serving, sisa.shards, round_, fcfg, fscfg, seed)
+        rows = evaluate_round(task, ens, serving, sisa.shards, round_, fcfg, fscfg, seed, sisa.vote_ties)
         write_round_tables(rows, run_dir / "rounds" / f"round-{round_}", round_)
         state.fairness.extend(rows)
     costs = pd.DataFrame(state.costs)

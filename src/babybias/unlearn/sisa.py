@@ -185,8 +185,8 @@ def full_retrain_samples(assignment: Assignment, epochs_per_slice: int) -> int:
 
 
 # ---------------------------------------------------------------- aggregation
-# majority_vote (re-exported): one tie rule for the whole package, the fairness module's: with an even number
-# of constituents a tie goes to the positive (toxic) class.
+# majority_vote (re-exported): the fairness module's, with its tie rule (`sisa.vote_ties`, default: class 0 as
+# in the SISA reference).
 def mean_probability(proba: np.ndarray) -> np.ndarray:
     """Mean over constituents of P(toxic), (n, S) -> (n,)."""
     return np.asarray(proba, dtype=float).mean(axis=1)
