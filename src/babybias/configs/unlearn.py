@@ -9,7 +9,7 @@ post-processors are refit after each round). `shards` and `slices` are top-level
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from babybias.configs.common import DataConfig, ImplConfig, PathsConfig, WandbConfig
 from babybias.errors import ConfigError
@@ -199,7 +199,8 @@ class UnlearnConfig:
 
     command: str = "unlearn"
     action: str = "run"
-    """run: train SISA + deletion rounds; audit: check a run's ledger (needs run=)."""
+    """run: train SISA + deletion rounds (resumes an unfinished run); forget: one more deletion round on a
+    finished run (needs run= and ids=); audit: check a run's ledger, lineage and files (needs run=)."""
     name: str = "default"
     seed: Optional[int] = 0
     """Seeds partition, head init, batch order and request sampling (child seeds); null = draw one."""
@@ -209,7 +210,9 @@ class UnlearnConfig:
     """Pretrained encoder: a pretrain run name, run directory, or checkpoint/model directory. (Named
     `encoder`, not `model`: `model=` is the pretraining model-size group and Hydra reads it as a group choice.)"""
     run: Optional[str] = None
-    """For `audit`: the unlearn run directory (or name)."""
+    """For `forget` and `audit`: the unlearn run directory (or name)."""
+    ids: Any = None
+    """For `forget`: the ids to delete, as a list (ids=[12,345]) or a file with one id per line."""
     shards: int = 5
     slices: int = 4
     data: DataConfig = field(default_factory=DataConfig)
@@ -226,14 +229,20 @@ class UnlearnConfig:
         from babybias.configs.spine import check_run_name
 
         check_run_name(self.name)
-        if self.action not in ("run", "audit"):
-            raise ConfigError(f"unknown unlearn action {self.action!r}", fix="use `babybias unlearn [run|audit]`")
+        if self.action not in ("run", "forget", "audit"):
+            raise ConfigError(f"unknown unlearn action {self.action!r}",
+                              fix="use `babybias unlearn [run|forget|audit]`")
 
 
 def hydra_run_dir(action: str, runs: str, name: str, stamp: str) -> str:
-    """Hydra's output folder: the run directory for `run`; a folder of its own for `audit`, so that auditing
-    never rewrites the audited run's .hydra/ or log."""
+    """Hydra's output folder: the run directory for `run`; a folder of its own for `forget` and `audit`, so
+    that neither rewrites the run's .hydra/ or log."""
     return f"{runs}/{name}/unlearn" if action == "run" else f"{runs}/{name}/unlearn-{action}/{stamp}"
+
+
+def hydra_output_subdir(action: str) -> Optional[str]:
+    """Hydra's copy of the overrides: none for `forget`, whose overrides name the ids being deleted."""
+    return None if action == "forget" else ".hydra"
 
 
 def register(cs) -> None:
@@ -241,3 +250,4 @@ def register(cs) -> None:
 
     cs.store(name="unlearn_schema", node=UnlearnConfig)
     OmegaConf.register_new_resolver("unlearn_hydra_dir", hydra_run_dir, replace=True)
+    OmegaConf.register_new_resolver("unlearn_hydra_subdir", hydra_output_subdir, replace=True)

@@ -92,3 +92,32 @@ def fairness_table(data: Scored, fitted: dict, fcfg: FairnessConfig, seed: int, 
         for s in range(data.proba.shape[1]):
             rows.append(_row(f"constituent_{s}", y, data.votes[:, s], g, False))
     return rows
+
+
+def scored_split(task, split: str, ens, serving: dict, n_shards: int) -> Scored | None:
+    """Predictions of the serving models (`serving`: shard name -> checkpoint key) on one split of `task`."""
+    part = task.split(split)
+    part = part[part["group"].isin(task.groups)]
+    if part.empty:
+        return None
+    ids = part["id"].to_numpy(np.int64)
+    keys = [serving[str(s)] for s in range(n_shards)]
+    single = ens.single_proba(serving["single"], ids) if "single" in serving else None
+    return Scored(y=part["label"].to_numpy(np.int64), groups=part["group"].to_numpy(object),
+                  proba=ens.proba(keys, ids), single=single)
+
+
+def evaluate_round(task, ens, serving: dict, n_shards: int, round_: int, fcfg: FairnessConfig,
+                   fscfg: FairSisaConfig, seed: int, ties: str = "negative") -> list[dict]:
+    """Refit the post-processors on `task`'s calibration split (what is left of it after deletions); one
+    fairness row per method and evaluation set."""
+    cal = scored_split(task, "calibration", ens, serving, n_shards)
+    fitted = fit_postprocessors(cal, fscfg, ties)
+    rows = []
+    for eval_set in fcfg.eval_sets:
+        data = scored_split(task, eval_set, ens, serving, n_shards)
+        if data is None:
+            continue
+        for row in fairness_table(data, fitted, fcfg, seed=seed + round_, ties=ties):
+            rows.append({"round": round_, "eval_set": eval_set, **row})
+    return rows

@@ -142,3 +142,61 @@ def encoder_features(model_dir: Path, texts: list[str], max_length: int | None, 
     except OSError as err:  # a read-only cache only costs recomputation
         print(f"babybias unlearn: warning: cannot cache features in {path.parent} ({err}); set paths.cache=DIR")
     return feats, key
+
+
+class FeatureStore:
+    """A run's own copy of its features: `<run>/features/<digest>.npy` (float32 rows) and `<digest>.ids.npy`
+    (int64 example ids, aligned), content-addressed by a digest of both.
+
+    The run trains from this copy, never from the shared cache again: a deletion round writes the copy
+    without the deleted rows (the kept rows bit for bit, so a retrained constituent equals one trained from
+    scratch on them), and the purge removes every copy the current state does not name.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def _paths(self, digest: str) -> tuple[Path, Path]:
+        return self.root / f"{digest}.npy", self.root / f"{digest}.ids.npy"
+
+    def save(self, ids, matrix) -> str:
+        ids = np.asarray(ids, dtype=np.int64)
+        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        if matrix.ndim != 2 or len(ids) != len(matrix):
+            raise ValueError(f"features {matrix.shape} do not align with {len(ids)} ids")
+        digest = hashlib.sha256(ids.astype("<i8").tobytes() + matrix.astype("<f4").tobytes()).hexdigest()[:16]
+        for path, array in zip(self._paths(digest), (matrix, ids)):
+            with atomic_path(path, keep_existing=True) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, array)
+        return digest
+
+    def load(self, digest: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, features) of one stored copy."""
+        rows, ids = self._paths(digest)
+        if not rows.is_file() or not ids.is_file():
+            raise BabybiasError(f"the run's features {digest} are missing from {self.root}",
+                                fix="the run directory is incomplete; retrain it from scratch")
+        return np.load(ids), np.load(rows)
+
+    def without(self, digest: str, deleted) -> tuple[str, np.ndarray]:
+        """Store the copy without the rows of `deleted` ids; returns (new digest, the removed rows)."""
+        ids, matrix = self.load(digest)
+        drop = np.isin(ids, np.asarray(deleted, dtype=np.int64))
+        return self.save(ids[~drop], matrix[~drop]), matrix[drop]
+
+    def remove_except(self, keep: str | None) -> list[Path]:
+        """Delete every stored copy but `keep`; returns what was removed."""
+        removed = []
+        for path in sorted(self.root.glob("*.npy")) if self.root.is_dir() else []:
+            if keep is None or not path.name.startswith(f"{keep}."):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        return removed
+
+
+def cache_entry_files(cache_dir: str | Path, key: str) -> list[Path]:
+    """The files of one shared-cache entry (`features/<key>.npy`, its `.json` note, any half-written copies)."""
+    folder = Path(cache_dir) / "features"
+    return [p for p in (folder / f"{key}.npy", folder / f"{key}.json") if p.exists()] + sorted(
+        folder.glob(f".{key}.npy.*"))
