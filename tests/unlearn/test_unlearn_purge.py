@@ -103,6 +103,15 @@ def test_audit_fails_on_planted_leftovers(purged):
                                                                                          d / "states" / "0"))
     assert "deleted id(s)" in _plant(run, lambda d: np.save(d / "features" / "x.ids.npy",
                                                              np.load(next((backup / "features").glob("*.ids.npy")))))
+    # a kept example may embed exactly like a deleted one (texts that tokenize alike): its row is its own
+    copy = run.parent.parent / "shared-row" / "unlearn"
+    shutil.copytree(run, copy, symlinks=True)
+    state = StateStore(copy).current()
+    path = copy / "features" / f"{state.features}.npy"
+    kept = np.load(path)
+    kept[0] = rows[0]
+    np.save(path, kept)
+    assert audit_run(copy).ok, audit_run(copy).problems
     # a leftover in the feature cache the run used is found too (and removed again for the other tests)
     cache_file = roots[1] / "features" / "leftover.npy"
     np.save(cache_file, rows)

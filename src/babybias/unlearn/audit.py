@@ -12,7 +12,10 @@ Checks, each a problem when it fails:
    feature row of a deleted example, no deleted id in an id array, no copy of a removed checkpoint.
 
 Deleted ids are recognised by their salted hashes (the ledger keeps nothing else); deleted texts are
-recovered for the byte scan from the run's data set, so the audit needs it (a problem otherwise).
+recovered for the byte scan from the run's data set, so the audit needs it (a problem otherwise). A deleted
+example can share its text or its feature row with a kept one (texts that tokenize alike embed alike: e.g.
+templates whose names are all [UNK] to the encoder's tokenizer); such a text or row is the kept example's
+own and is not searched for.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from babybias.errors import BabybiasError
 from babybias.runs import RunDir, file_sha256
 from babybias.unlearn import salted
+from babybias.unlearn.features import FeatureStore
 from babybias.unlearn.ledger import LEDGER, read_chain
 from babybias.unlearn.purge import checkpoint_dirs, lineage_ids
 from babybias.unlearn.sisa import SINGLE, stage_key
@@ -86,8 +91,9 @@ def _deleted(records: list[dict]) -> Traces:
     return traces
 
 
-def _deleted_texts(run_dir: Path, records: list[dict], salt: str, problems: list) -> list[bytes]:
-    """The deleted examples' texts, recovered from the run's data set through their salted hashes."""
+def _deleted_texts(run_dir: Path, records: list[dict], state, problems: list) -> list[bytes]:
+    """The deleted examples' texts, recovered from the run's data set through their salted hashes (less any
+    text a kept example has too)."""
     hashes = {h for rec in records for h in rec.get("texts", [])}
     if not hashes:
         return []
@@ -97,14 +103,26 @@ def _deleted_texts(run_dir: Path, records: list[dict], salt: str, problems: list
         from babybias.unlearn.task import DATASET, build_task
 
         cfg = load_saved_config(RunDir(run_dir))
-        texts = build_task(require(DATASET, cfg.data), cfg.task, cfg.seed).frame["text"]
+        frame = build_task(require(DATASET, cfg.data), cfg.task, cfg.seed).frame
     except Exception as err:  # noqa: BLE001 - any failure means the texts cannot be checked: say why
         problems.append(f"cannot scan for the deleted texts: the run's data set is unavailable ({err})")
         return []
-    found = sorted({t for t in texts if salted.text_hash(salt, t) in hashes})
+    found = {t for t in frame["text"] if salted.text_hash(state.salt, t) in hashes}
     if len(found) < len(hashes):
         problems.append(f"{len(hashes) - len(found)} deleted text hash(es) match no text of the run's data set")
-    return [t.encode("utf-8") for t in found]
+    kept = set(frame.loc[frame["id"].isin(state.examples["id"]), "text"])
+    return [t.encode("utf-8") for t in sorted(found - kept)]
+
+
+def _kept_rows(run_dir: Path, state) -> set[str]:
+    """Salted hashes of the committed feature copy's rows (every one belongs to a kept example)."""
+    if not state.features:
+        return set()
+    try:
+        _, rows = FeatureStore(run_dir / "features").load(state.features)
+    except BabybiasError:
+        return set()  # reported by the scan (a state naming a missing copy cannot train either)
+    return set(salted.row_hashes(state.salt, rows))
 
 
 def _cache_root(run_dir: Path) -> list[Path]:
@@ -154,7 +172,8 @@ def audit_run(run_dir: str | Path) -> AuditResult:
     for stale in store.stale():
         problems.append(f"{stale} is an old or uncommitted state folder: rerun the command that was interrupted")
     _state_ids(state, traces, problems)
-    traces.texts = _deleted_texts(run_dir, records, traces.salt, problems)
+    traces.rows -= _kept_rows(run_dir, state)
+    traces.texts = _deleted_texts(run_dir, records, state, problems)
     found, scanned = scan([run_dir, *_cache_root(run_dir)], traces)
     problems += found
     n_deleted = len(traces.ids)
