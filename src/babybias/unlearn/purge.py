@@ -24,8 +24,9 @@ from babybias.failpoints import failpoint
 from babybias.unlearn.features import FeatureStore
 from babybias.unlearn.state import State, StateStore
 
-ATOMIC_LEFTOVER = re.compile(r"^\.[^/]+\.(old-\d+-\d+|link-\d+|[a-z0-9_]{8})$")
-"""Names `runs.atomic_path`, `tempfile.mkdtemp` and the state link swap give their temporary files."""
+ATOMIC_LEFTOVER = re.compile(r"^\.[^/]+\.(tmp-.+|old-\d+-\d+|link-\d+|[a-z0-9_]{8})$")
+"""Names `runs.atomic_path` (`.<name>.tmp-*`, `.<name>.old-*`; older versions `.<name>.<8 random>`), the state
+staging folder and the state link swap give their temporary files."""
 
 
 def lineage_ids(checkpoint: Path) -> set[int] | None:

@@ -24,6 +24,7 @@ from typing import Iterator
 import pandas as pd
 
 from babybias.failpoints import failpoint
+from babybias.runs import TMP_MARK
 from babybias.unlearn.ledger import LEDGER, Ledger
 from babybias.unlearn.sisa import Assignment
 
@@ -99,7 +100,7 @@ class StateStore:
         """A fresh folder to write the next state into, starting as a copy of `base`'s round tables and
         ledger; removed if the block fails (a kill leaves it behind as garbage that the purge removes)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=".next.", dir=self.root))
+        folder = Path(tempfile.mkdtemp(prefix=f".next{TMP_MARK}", dir=self.root))
         try:
             if base is not None:
                 for name in ("rounds", LEDGER, "costs.csv", "fairness.csv", "membership.csv"):
