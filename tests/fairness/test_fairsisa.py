@@ -89,19 +89,46 @@ def test_joint_never_worse_than_fairlearn_threshold_optimizer(fitted, ensemble):
     assert fairness_report(y, proba, groups, predictions="expected").equalized_odds_difference < 1e-6
 
 
+@pytest.mark.parametrize("ties", ["negative", "positive"])
 @pytest.mark.parametrize("n_classifiers", [3, 4])
-def test_prob_majority_matches_enumeration(n_classifiers):
+def test_prob_majority_matches_enumeration(n_classifiers, ties):
     q = np.random.default_rng(n_classifiers).random((5, n_classifiers))
     brute = np.zeros(5)
     for draw in itertools.product((0, 1), repeat=n_classifiers):
         draw = np.array(draw)
-        brute += np.prod(np.where(draw == 1, q, 1 - q), axis=1) * majority_vote(draw[None, :])[0]
-    np.testing.assert_allclose(prob_majority(q), brute, atol=1e-12)
+        brute += np.prod(np.where(draw == 1, q, 1 - q), axis=1) * majority_vote(draw[None, :], ties)[0]
+    np.testing.assert_allclose(prob_majority(q, ties), brute, atol=1e-12)
 
 
-def test_majority_tie_goes_to_positive_and_patterns_are_bit_codes():
+def test_tie_rule_reference_default_is_argmax_of_summed_votes():
+    votes = np.array([[1, 0, 1, 0], [1, 0, 0, 0], [1, 1, 1, 0], [0, 0, 0, 0]])
+    # the SISA reference: argmax over classes of the summed one-hot votes; np.argmax returns the first maximum
+    one_hot = np.stack([1 - votes, votes], axis=-1)
+    reference = np.argmax(one_hot.sum(axis=1), axis=1)
+    np.testing.assert_array_equal(majority_vote(votes), reference)
+    np.testing.assert_array_equal(majority_vote(votes), [0, 0, 1, 0])  # the tie (row 0) goes to class 0
+    np.testing.assert_array_equal(majority_vote(votes, ties="positive"), [1, 0, 1, 0])
+    odd = np.array([[1, 0, 1], [1, 0, 0]])  # no ties with odd S: both rules agree
+    np.testing.assert_array_equal(majority_vote(odd, "negative"), majority_vote(odd, "positive"))
+    with pytest.raises(BabybiasError, match="tie rule"):
+        majority_vote(votes, ties="coin")
+
+
+@pytest.mark.parametrize("ties", ["negative", "positive"])
+def test_final_with_either_tie_rule_post_processes_that_vote(ties):
+    votes, y, groups = synthetic_votes(3000, 4, 2, random_state=1)  # even S: ties happen
+    assert (2 * votes.sum(axis=1) == 4).mean() > 0.1
+    model = FairSISA("final", ties=ties).fit(votes, y, groups)
+    direct = EqualizedOddsPostprocessor().fit(majority_vote(votes, ties), y, groups)
+    np.testing.assert_allclose(model.predict_proba(votes, groups),
+                               direct.predict_proba(majority_vote(votes, ties), groups), atol=1e-9)
+    other = "positive" if ties == "negative" else "negative"
+    assert not np.allclose(model.predict_proba(votes, groups),
+                           FairSISA("final", ties=other).fit(votes, y, groups).predict_proba(votes, groups))
+
+
+def test_patterns_are_bit_codes():
     votes = np.array([[1, 0, 1, 0], [1, 0, 0, 0], [1, 1, 1, 0]])
-    np.testing.assert_array_equal(majority_vote(votes), [1, 0, 1])
     np.testing.assert_array_equal(encode_patterns(votes), [1 + 4, 1, 1 + 2 + 4])
     with pytest.raises(BabybiasError, match="vote_count"):
         encode_patterns(np.zeros((2, 63), dtype=int))

@@ -1,4 +1,4 @@
-"""`babybias unlearn` end to end on a tiny saved encoder, the audit, tampering, and bad inputs."""
+"""`babybias unlearn` end to end on a tiny saved encoder, the audit, tampering, resuming, and bad inputs."""
 
 from __future__ import annotations
 
@@ -10,13 +10,8 @@ import pytest
 
 from babybias.errors import BabybiasError
 from babybias.launch.compose import run_command
-from babybias.unlearn.ledger import audit_run
-
-
-def overrides(runs, shared_data, name, *extra):
-    return [f"name={name}", "encoder=tinyenc", f"paths.runs={runs}", f"paths.cache={runs}/cache",
-            f"data.root={shared_data}", "data.mirror=null", "wandb=off", "task.max_examples=600", "shards=3",
-            "slices=2", "sisa.epochs_per_slice=5", "unlearn.requests=3", "unlearn.rounds=2", *extra]
+from babybias.unlearn.audit import audit_run
+from unlearn_helpers import _unhash, overrides
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +34,37 @@ def test_run_writes_tables_costs_and_done(run_dir):
     assert costs.loc[0, "ratio_vs_full_ensemble"] == 1.0
     assert (costs.loc[1:, "ratio_vs_full_ensemble"] <= 1.0).all()
     assert (run_dir / "tradeoff.png").stat().st_size > 1000
+    membership = pd.read_csv(run_dir / "membership.csv")
+    assert set(zip(membership["round"], membership["attack"], membership["phase"])) == {
+        (r, a, p) for r in (1, 2) for a in ("loss", "lira_offline") for p in ("before", "after")}
+    assert (membership["n_members"] == 3).all() and (run_dir / "membership.png").stat().st_size > 1000
+    assert (run_dir / "rounds" / "round-2" / "membership.csv").is_file()
     cfg = (run_dir / "config.yaml").read_text()
     assert "shards: 3" in cfg and "seed: 0" in cfg
 
 
 def test_only_shards_holding_deleted_ids_were_retrained(run_dir):
-    from babybias.unlearn.sisa import Assignment
+    from babybias.data.store import require
+    from babybias.runs import RunDir
+    from babybias.unlearn.requests import plan_run
+    from babybias.unlearn.setup import load_saved_config
+    from babybias.unlearn.state import StateStore
+    from babybias.unlearn.task import DATASET, build_task
 
-    assignment = Assignment.load(run_dir / "assignment.json")
-    rounds = json.loads((run_dir / "requests.json").read_text())["rounds"]
-    ledger = [json.loads(line) for line in (run_dir / "ledger.jsonl").read_text().splitlines()]
-    applied = [rec for rec in ledger if rec["event"] == "applied"]
-    for rec, ids in zip(applied, rounds):
-        holding = {str(s) for s in assignment.shards_holding(pd.Series(ids).to_numpy())}
+    cfg = load_saved_config(RunDir(run_dir))
+    planned = plan_run(build_task(require(DATASET, cfg.data), cfg.task, cfg.seed), cfg.sisa, cfg.unlearn, cfg.seed)
+    state = StateStore(run_dir).current()
+    unlearned = [rec for rec in state.ledger.records() if rec["event"] == "unlearned"]
+    assignment = planned.assignment
+    for rec, ids in zip(unlearned, planned.rounds):
+        assert _unhash(state.salt, rec["ids"]) == sorted(ids.tolist())  # the ledger holds hashes of the plan's ids
+        holding = {str(s) for s in assignment.shards_holding(ids)}
         assert set(rec["retrained"]) == holding | {"single"}
+        assert {r["shard"] for r in rec["removed"]} == holding | {"single"}
+        assignment = assignment.without(ids)
+    assert state.assignment.to_json() == assignment.to_json()
+    ledger_text = (run_dir / "ledger.jsonl").read_text()
+    assert not any(f'"ids": [{i}' in ledger_text or f" {i}," in ledger_text for ids in planned.rounds for i in ids)
 
 
 def test_audit_passes_then_fails_on_tampering(run_dir, tmp_path):
@@ -61,26 +73,26 @@ def test_audit_passes_then_fails_on_tampering(run_dir, tmp_path):
 
     def tampered(edit) -> list[str]:
         copy = tmp_path / f"copy{len(list(tmp_path.iterdir()))}"
-        shutil.copytree(run_dir, copy)
+        shutil.copytree(run_dir, copy, symlinks=True)
         edit(copy)
         res = audit_run(copy)
         assert not res.ok
         return res.problems
 
-    def edit_request(d):
-        lines = (d / "ledger.jsonl").read_text().splitlines()
+    def edit_record(d):
+        lines = (d / "state" / "ledger.jsonl").read_text().splitlines()
         rec = json.loads(lines[1])
         rec["ids"] = rec["ids"][1:]  # pretend one id was never requested
         lines[1] = json.dumps(rec, sort_keys=True)
-        (d / "ledger.jsonl").write_text("\n".join(lines) + "\n")
+        (d / "state" / "ledger.jsonl").write_text("\n".join(lines) + "\n")
 
-    assert any("hash chain" in p for p in tampered(edit_request))
+    assert any("hash chain" in p for p in tampered(edit_record))
 
-    def drop_last_applied(d):
-        lines = (d / "ledger.jsonl").read_text().splitlines()
-        (d / "ledger.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    def drop_last_record(d):
+        lines = (d / "state" / "ledger.jsonl").read_text().splitlines()
+        (d / "state" / "ledger.jsonl").write_text("\n".join(lines[:-1]) + "\n")
 
-    assert any("never applied" in p for p in tampered(drop_last_applied))
+    assert any("does not describe the committed state" in p for p in tampered(drop_last_record))
 
     def edit_lineage(d):
         serving = json.loads((d / "serving.json").read_text())["serving"]
@@ -98,29 +110,14 @@ def test_audit_passes_then_fails_on_tampering(run_dir, tmp_path):
 
     assert any("weights" in p for p in tampered(edit_weights))
 
-    def serve_old_model(d):
-        # swap a serving model back to the pre-deletion checkpoint, ledger rewritten consistently
-        from babybias.unlearn.ledger import record_hash
-
-        lines = [json.loads(x) for x in (d / "ledger.jsonl").read_text().splitlines()]
-        first, last = lines[0], lines[-1]
-        changed = [s for s in first["serving"] if first["serving"][s] != last["serving"][s] and s != "single"]
-        s = changed[0]
-        last["serving"][s], last["weights"][s] = first["serving"][s], first["weights"][s]
-        last["hash"] = record_hash(last)
-        (d / "ledger.jsonl").write_text("\n".join(json.dumps(x, sort_keys=True) for x in lines) + "\n")
-        (d / "serving.json").unlink()
-
-    assert any("deleted ids" in p and "lineage" in p for p in tampered(serve_old_model))
-
     copy = tmp_path / "cli"
-    shutil.copytree(run_dir, copy)
-    drop_last_applied(copy)
+    shutil.copytree(run_dir, copy, symlinks=True)
+    drop_last_record(copy)
     with pytest.raises(BabybiasError, match="audit FAILED"):
         run_command("unlearn", ["action=audit", f"run={copy}"])
 
 
-@pytest.mark.parametrize("content,match", [("5\n999999\n", "not training examples"),
+@pytest.mark.parametrize("content,match", [("5\n999999\n", "not training"),
                                            ("five\n", "not an id")])
 def test_bad_request_file_writes_nothing(tiny_encoder_run, shared_data, tmp_path, content, match):
     path = tmp_path / "requests.txt"
@@ -132,9 +129,14 @@ def test_bad_request_file_writes_nothing(tiny_encoder_run, shared_data, tmp_path
     assert not (tiny_encoder_run / name / "unlearn" / "config.yaml").exists()
 
 
-def test_rerun_into_existing_run_is_refused(run_dir, tiny_encoder_run, shared_data):
-    with pytest.raises(BabybiasError, match="already holds"):
-        run_command("unlearn", overrides(tiny_encoder_run, shared_data, "e2e"))
+def test_rerun_of_a_finished_run_changes_nothing_and_other_settings_are_refused(run_dir, tiny_encoder_run,
+                                                                               shared_data, capsys):
+    before = (run_dir / "state" / "ledger.jsonl").read_text()
+    run_command("unlearn", overrides(tiny_encoder_run, shared_data, "e2e"))
+    assert "already DONE" in capsys.readouterr().out
+    assert (run_dir / "state" / "ledger.jsonl").read_text() == before
+    with pytest.raises(BabybiasError, match="other settings.*sisa.lr"):
+        run_command("unlearn", overrides(tiny_encoder_run, shared_data, "e2e", "sisa.lr=0.5"))
 
 
 def test_missing_encoder_is_a_clear_error(tiny_encoder_run, shared_data):

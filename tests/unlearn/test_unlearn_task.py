@@ -87,7 +87,7 @@ def test_calibration_group_without_positives_is_a_clear_error(skewed):
 
 def test_request_distributions_and_distribution_aware_partition(skewed):
     from babybias.configs.unlearn import SisaConfig, UnlearnRequestsConfig
-    from babybias.unlearn.rounds import plan_run
+    from babybias.unlearn.requests import plan_run
     from babybias.unlearn.task import ids_in_population
 
     train = skewed.split("train").set_index("id")

@@ -9,7 +9,7 @@ post-processors are refit after each round). `shards` and `slices` are top-level
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from babybias.configs.common import DataConfig, ImplConfig, PathsConfig, WandbConfig
 from babybias.errors import ConfigError
@@ -87,8 +87,13 @@ class SisaConfig:
     encoder_lr: float = 5e-5
     """Learning rate of the encoder when finetune=full."""
     weight_decay: float = 0.0
-    max_length: int = 32
-    """Tokens per example (templates are ~8 tokens)."""
+    max_length: Optional[int] = None
+    """Tokens kept per example; null = the encoder's own maximum (its tokenizer's model_max_length, capped by
+    its max_position_embeddings), so the long real comments are not cut. Batches are padded to their longest
+    example, so short templates cost no more than before."""
+    vote_ties: str = "negative"
+    """Where a tied majority vote of the constituents (even shard count) goes: negative = class 0, as the SISA
+    reference (argmax of the summed one-hot votes); positive = class 1. Used by sisa_vote and FairSISA."""
 
     def __post_init__(self) -> None:
         if isinstance(self.shards, int) and self.shards < 1:
@@ -102,7 +107,7 @@ class SisaConfig:
                               fix="use sisa.partition=uniform|distribution")
         if self.head not in ("linear", "mlp"):
             raise ConfigError(f"sisa.head={self.head!r} is not known", fix="use sisa.head=linear|mlp")
-        for key in ("head_hidden", "epochs_per_slice", "max_length"):
+        for key in ("head_hidden", "epochs_per_slice"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"sisa.{key}={getattr(self, key)} must be >= 1", fix=f"set sisa.{key} to a positive integer")
         if self.batch_size is not None and self.batch_size < 1:
@@ -110,6 +115,12 @@ class SisaConfig:
         if not (self.lr > 0 and self.encoder_lr > 0 and self.weight_decay >= 0):
             raise ConfigError("sisa.lr and sisa.encoder_lr must be > 0 and sisa.weight_decay >= 0",
                               fix="e.g. sisa.lr=0.01 sisa.encoder_lr=5e-5 sisa.weight_decay=0")
+        if self.vote_ties not in ("negative", "positive"):
+            raise ConfigError(f"sisa.vote_ties={self.vote_ties!r} is not known",
+                              fix="use sisa.vote_ties=negative (SISA reference) or sisa.vote_ties=positive")
+        if self.max_length is not None and self.max_length < 2:
+            raise ConfigError(f"sisa.max_length={self.max_length} leaves no room for a token",
+                              fix="use sisa.max_length=null (the encoder's maximum) or e.g. 64")
 
 
 @dataclass
@@ -188,7 +199,8 @@ class UnlearnConfig:
 
     command: str = "unlearn"
     action: str = "run"
-    """run: train SISA + deletion rounds; audit: check a run's ledger (needs run=)."""
+    """run: train SISA + deletion rounds (resumes an unfinished run); forget: one more deletion round on a
+    finished run (needs run= and ids=); audit: check a run's ledger, lineage and files (needs run=)."""
     name: str = "default"
     seed: Optional[int] = 0
     """Seeds partition, head init, batch order and request sampling (child seeds); null = draw one."""
@@ -198,7 +210,9 @@ class UnlearnConfig:
     """Pretrained encoder: a pretrain run name, run directory, or checkpoint/model directory. (Named
     `encoder`, not `model`: `model=` is the pretraining model-size group and Hydra reads it as a group choice.)"""
     run: Optional[str] = None
-    """For `audit`: the unlearn run directory (or name)."""
+    """For `forget` and `audit`: the unlearn run directory (or name)."""
+    ids: Any = None
+    """For `forget`: the ids to delete, as a list (ids=[12,345]) or a file with one id per line."""
     shards: int = 5
     slices: int = 4
     data: DataConfig = field(default_factory=DataConfig)
@@ -215,14 +229,20 @@ class UnlearnConfig:
         from babybias.configs.spine import check_run_name
 
         check_run_name(self.name)
-        if self.action not in ("run", "audit"):
-            raise ConfigError(f"unknown unlearn action {self.action!r}", fix="use `babybias unlearn [run|audit]`")
+        if self.action not in ("run", "forget", "audit"):
+            raise ConfigError(f"unknown unlearn action {self.action!r}",
+                              fix="use `babybias unlearn [run|forget|audit]`")
 
 
 def hydra_run_dir(action: str, runs: str, name: str, stamp: str) -> str:
-    """Hydra's output folder: the run directory for `run`; a folder of its own for `audit`, so that auditing
-    never rewrites the audited run's .hydra/ or log."""
+    """Hydra's output folder: the run directory for `run`; a folder of its own for `forget` and `audit`, so
+    that neither rewrites the run's .hydra/ or log."""
     return f"{runs}/{name}/unlearn" if action == "run" else f"{runs}/{name}/unlearn-{action}/{stamp}"
+
+
+def hydra_output_subdir(action: str) -> Optional[str]:
+    """Hydra's copy of the overrides: none for `forget`, whose overrides name the ids being deleted."""
+    return None if action == "forget" else ".hydra"
 
 
 def register(cs) -> None:
@@ -230,3 +250,4 @@ def register(cs) -> None:
 
     cs.store(name="unlearn_schema", node=UnlearnConfig)
     OmegaConf.register_new_resolver("unlearn_hydra_dir", hydra_run_dir, replace=True)
+    OmegaConf.register_new_resolver("unlearn_hydra_subdir", hydra_output_subdir, replace=True)

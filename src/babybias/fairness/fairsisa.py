@@ -4,9 +4,10 @@ A SISA ensemble (Bourtoule et al. 2021) of S constituents gives each example a v
 the rows of a 0/1 matrix `P` (n x S). Three ways to make the ensemble satisfy equalized odds, all solved by
 the exact Hardt et al. (2016) LP of `babybias.fairness.postprocess` on calibration data:
 
-- `final`: post-process the aggregated majority vote. Tie rule (even S): a tie goes to the positive class,
-  i.e. the vote is 1 when at least S/2 constituents vote 1. We use only hard votes, so no probability is
-  needed to break ties.
+- `final`: post-process the aggregated majority vote. Tie rule (even S), `ties=`: "negative" (default) is the
+  SISA reference's (cleverhans-lab/machine-unlearning `aggregation.py`: argmax of the summed one-hot votes, so
+  a tie goes to class 0, i.e. the vote is 1 only when more than S/2 constituents vote 1); "positive" sends a
+  tie to class 1 (at least S/2 votes). We use only hard votes, so no probability is needed to break ties.
 - `constituent`: post-process each constituent separately (each on the same calibration data), then take
   the majority vote of the S randomized outputs. Those are independent given the votes, so
   P(majority = 1) is a Poisson-binomial tail, computed exactly; `predict` samples each constituent and
@@ -44,6 +45,8 @@ from babybias.fairness.checks import check_binary_labels, check_finite, check_gr
 from babybias.fairness.postprocess import EqualizedOddsPostprocessor, sample_bernoulli
 
 METHODS = ("final", "constituent", "joint")
+TIE_RULES = ("negative", "positive")
+"""Where a tied majority vote (even S) goes: class 0 (the SISA reference's argmax) or class 1."""
 STATISTICS = ("pattern", "vote_count")
 MAX_PATTERN_BITS = 62  # patterns are packed into an int64
 
@@ -61,10 +64,22 @@ def check_vote_matrix(P, n_classifiers: int | None = None) -> np.ndarray:
     return votes
 
 
-def majority_vote(P) -> np.ndarray:
-    """Majority vote per row of a 0/1 vote matrix; a tie (even S) goes to the positive class."""
+def check_tie_rule(ties: str) -> str:
+    if ties not in TIE_RULES:
+        raise BabybiasError(f"unknown tie rule ties={ties!r}", fix=f"use one of {TIE_RULES} (sisa.vote_ties=...)")
+    return ties
+
+
+def winning_count(n_classifiers: int, ties: str = "negative") -> int:
+    """The smallest number of positive votes out of `n_classifiers` that makes the majority vote 1."""
+    return n_classifiers // 2 + 1 if check_tie_rule(ties) == "negative" else (n_classifiers + 1) // 2
+
+
+def majority_vote(P, ties: str = "negative") -> np.ndarray:
+    """Majority vote per row of a 0/1 vote matrix. A tie (even S) goes to class 0 with `ties="negative"` (the
+    SISA reference: argmax of summed one-hot votes, first class wins), to class 1 with `ties="positive"`."""
     votes = np.asarray(P)
-    return (2 * votes.sum(axis=1) >= votes.shape[1]).astype(np.int64)
+    return (votes.sum(axis=1) >= winning_count(votes.shape[1], ties)).astype(np.int64)
 
 
 def encode_patterns(P) -> np.ndarray:
@@ -76,11 +91,11 @@ def encode_patterns(P) -> np.ndarray:
     return votes @ (np.int64(1) << np.arange(votes.shape[1], dtype=np.int64))
 
 
-def prob_majority(q) -> np.ndarray:
+def prob_majority(q, ties: str = "negative") -> np.ndarray:
     """P(majority vote = 1) when constituent s votes 1 independently with probability q[:, s].
 
     Poisson-binomial distribution of the vote count by dynamic programming (O(n S^2)), with the tie rule of
-    `majority_vote`: P(count >= S/2).
+    `majority_vote(..., ties)`: P(count >= winning_count(S, ties)).
     """
     q = np.asarray(q, dtype=float)
     n, n_classifiers = q.shape
@@ -90,27 +105,29 @@ def prob_majority(q) -> np.ndarray:
         shifted = dist[:, :-1] * q[:, s : s + 1]
         dist *= 1.0 - q[:, s : s + 1]
         dist[:, 1:] += shifted
-    first_winning = (n_classifiers + 1) // 2  # smallest k with 2k >= S
-    return np.clip(dist[:, first_winning:].sum(axis=1), 0.0, 1.0)
+    return np.clip(dist[:, winning_count(n_classifiers, ties):].sum(axis=1), 0.0, 1.0)
 
 
 class FairSISA(BaseEstimator):
     """Equalized-odds post-processing of a SISA ensemble's votes: `method` in final / constituent / joint.
 
     `statistic` (joint only): "pattern" (the whole vote vector) or "vote_count" (number of positive votes).
-    Attributes set by `fit`: `n_classifiers_`, `groups_`, `postprocessors_` (fitted
+    `ties`: where a tied majority vote goes (see `majority_vote`); used by final, by constituent's vote, and
+    by joint's last fallback. Attributes set by `fit`: `n_classifiers_`, `groups_`, `postprocessors_` (fitted
     `EqualizedOddsPostprocessor`s: one for final and joint, S for constituent), `fallback_` (joint pattern
     only: the vote-count post-processor), `expected_loss_` (expected 0-1 loss on the fit data).
     """
 
     def __init__(self, method: Literal["final", "constituent", "joint"] = "joint",
-                 statistic: Literal["pattern", "vote_count"] = "pattern"):
+                 statistic: Literal["pattern", "vote_count"] = "pattern",
+                 ties: Literal["negative", "positive"] = "negative"):
         self.method = method
         self.statistic = statistic
+        self.ties = ties
 
     def _signal(self, votes: np.ndarray) -> np.ndarray:
         if self.method == "final":
-            return majority_vote(votes)
+            return majority_vote(votes, self.ties)
         if self.statistic == "vote_count":
             return votes.sum(axis=1)
         return encode_patterns(votes)
@@ -121,6 +138,7 @@ class FairSISA(BaseEstimator):
             raise BabybiasError(f"unknown FairSISA method={self.method!r}", fix=f"use one of {METHODS}")
         if self.statistic not in STATISTICS:
             raise BabybiasError(f"unknown FairSISA statistic={self.statistic!r}", fix=f"use one of {STATISTICS}")
+        check_tie_rule(self.ties)
         votes = check_vote_matrix(P)
         y = check_binary_labels(y_true)
         groups = check_groups(groups)
@@ -163,8 +181,8 @@ class FairSISA(BaseEstimator):
         groups = check_groups(groups)
         check_same_length(P=votes, groups=groups)
         if self.method == "constituent":
-            return prob_majority(self.constituent_proba(votes, groups))
-        fallback = majority_vote(votes).astype(float)
+            return prob_majority(self.constituent_proba(votes, groups), self.ties)
+        fallback = majority_vote(votes, self.ties).astype(float)
         if self.fallback_ is not None:  # joint over patterns: unseen pattern -> vote count -> majority
             fallback = self.fallback_.predict_proba(votes.sum(axis=1), groups, fallback=fallback)
         return self.postprocessors_[0].predict_proba(self._signal(votes), groups, fallback=fallback)
@@ -172,7 +190,7 @@ class FairSISA(BaseEstimator):
     def predict(self, P, groups, *, random_state=None) -> np.ndarray:
         """Sampled 0/1 predictions; `constituent` samples each constituent, then takes the majority vote."""
         if self.method == "constituent":
-            return majority_vote(sample_bernoulli(self.constituent_proba(P, groups), random_state))
+            return majority_vote(sample_bernoulli(self.constituent_proba(P, groups), random_state), self.ties)
         return sample_bernoulli(self.predict_proba(P, groups), random_state)
 
 

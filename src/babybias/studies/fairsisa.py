@@ -7,7 +7,8 @@ SISA constituents, the single-model baseline (`unlearn.single_model`) and the th
 Outputs:
 
     runs/<name>/encoder/seed<s>/pretrain/     the encoder (skipped when DONE)
-    runs/<name>/shards<k>/unlearn/            one unlearning run per shard count (skipped when DONE)
+    runs/<name>/shards<k>/unlearn/            one unlearning run per shard count (skipped when DONE, resumed
+                                              when unfinished)
     runs/<name>/study/results.csv|md          every run's fairness.csv with a `shards` column
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List
 
-from babybias.errors import BabybiasError, ConfigError
+from babybias.errors import ConfigError
 
 
 def encoder_run(ctx: Any, preset: Dict[str, Any], seed: int) -> str:
@@ -40,10 +41,7 @@ def unlearn_arm(ctx: Any, preset: Dict[str, Any], encoder: str, shards: int, see
     run_dir = Path(ctx.runs_root) / name / "unlearn"
     if (run_dir / "DONE").exists():
         print(f"{run_dir} is already DONE; skipping")
-    elif (run_dir / "ledger.jsonl").exists():
-        raise BabybiasError(f"{run_dir} holds an unfinished unlearning run (its ledger is append-only)",
-                            fix=f"delete {run_dir} and rerun the study")
-    else:
+    else:  # a new run, or an unfinished one, which resumes
         run_command("unlearn", [*list(preset.get("unlearn", [])), f"shards={shards}", f"encoder={encoder}",
                                 f"name={name}", f"seed={seed}", *ctx.common])
     return run_dir

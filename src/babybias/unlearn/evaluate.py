@@ -48,9 +48,9 @@ def _row(method: str, y, pred, groups, expected: bool) -> dict:
             "n": rep.n_examples}
 
 
-def fit_postprocessors(cal: Scored, cfg: FairSisaConfig) -> dict:
-    """Every post-processor, fitted on the calibration predictions."""
-    fitted = {f"fairsisa_{m}": FairSISA(method=m, statistic=cfg.statistic).fit(cal.votes, cal.y, cal.groups)
+def fit_postprocessors(cal: Scored, cfg: FairSisaConfig, ties: str = "negative") -> dict:
+    """Every post-processor, fitted on the calibration predictions (`ties`: the vote's tie rule, sisa.vote_ties)."""
+    fitted = {f"fairsisa_{m}": FairSISA(method=m, statistic=cfg.statistic, ties=ties).fit(cal.votes, cal.y, cal.groups)
               for m in cfg.methods}
     if cfg.threshold_optimizer:
         fitted["threshold_optimizer"] = fit_threshold_optimizer(cal.proba, cal.y, cal.groups, grid_size=cfg.grid_size)
@@ -75,13 +75,13 @@ def _sampled(name: str, model, data: Scored, seed: int) -> np.ndarray:
     return sample_bernoulli(_randomized_proba(name, model, data), seed)
 
 
-def fairness_table(data: Scored, fitted: dict, fcfg: FairnessConfig, seed: int) -> list[dict]:
-    """One row per method (and per constituent when `fcfg.constituents`)."""
+def fairness_table(data: Scored, fitted: dict, fcfg: FairnessConfig, seed: int, ties: str = "negative") -> list[dict]:
+    """One row per method (and per constituent when `fcfg.constituents`); `ties`: the vote's tie rule."""
     y, g = data.y, data.groups
     rows = []
     if data.single is not None:
         rows.append(_row("single", y, (data.single >= 0.5).astype(np.int64), g, False))
-    rows.append(_row("sisa_vote", y, majority_vote(data.votes), g, False))
+    rows.append(_row("sisa_vote", y, majority_vote(data.votes, ties), g, False))
     rows.append(_row("sisa_mean_proba", y, (mean_probability(data.proba) >= 0.5).astype(np.int64), g, False))
     for name, model in fitted.items():
         if fcfg.predictions == "expected":
@@ -91,4 +91,33 @@ def fairness_table(data: Scored, fitted: dict, fcfg: FairnessConfig, seed: int) 
     if fcfg.constituents:
         for s in range(data.proba.shape[1]):
             rows.append(_row(f"constituent_{s}", y, data.votes[:, s], g, False))
+    return rows
+
+
+def scored_split(task, split: str, ens, serving: dict, n_shards: int) -> Scored | None:
+    """Predictions of the serving models (`serving`: shard name -> checkpoint key) on one split of `task`."""
+    part = task.split(split)
+    part = part[part["group"].isin(task.groups)]
+    if part.empty:
+        return None
+    ids = part["id"].to_numpy(np.int64)
+    keys = [serving[str(s)] for s in range(n_shards)]
+    single = ens.single_proba(serving["single"], ids) if "single" in serving else None
+    return Scored(y=part["label"].to_numpy(np.int64), groups=part["group"].to_numpy(object),
+                  proba=ens.proba(keys, ids), single=single)
+
+
+def evaluate_round(task, ens, serving: dict, n_shards: int, round_: int, fcfg: FairnessConfig,
+                   fscfg: FairSisaConfig, seed: int, ties: str = "negative") -> list[dict]:
+    """Refit the post-processors on `task`'s calibration split (what is left of it after deletions); one
+    fairness row per method and evaluation set."""
+    cal = scored_split(task, "calibration", ens, serving, n_shards)
+    fitted = fit_postprocessors(cal, fscfg, ties)
+    rows = []
+    for eval_set in fcfg.eval_sets:
+        data = scored_split(task, eval_set, ens, serving, n_shards)
+        if data is None:
+            continue
+        for row in fairness_table(data, fitted, fcfg, seed=seed + round_, ties=ties):
+            rows.append({"round": round_, "eval_set": eval_set, **row})
     return rows

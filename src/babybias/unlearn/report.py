@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from babybias.runs import atomic_path, atomic_write_text
+from babybias.runs import atomic_path, atomic_write_json, atomic_write_text
 
 MAIN_METHODS = ("single", "single_hardt", "sisa_vote", "sisa_mean_proba", "fairsisa_final",
                 "fairsisa_constituent", "fairsisa_joint", "threshold_optimizer")
@@ -65,3 +65,60 @@ def plot_tradeoff(frame: pd.DataFrame, path: Path, eval_set: str = "test") -> No
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
+
+
+def plot_membership(frame: pd.DataFrame, path: Path) -> None:
+    """Membership-inference AUC (with its CI) of the deleted examples per round, before vs after the round."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.0))
+    for i, ((attack, phase), rows) in enumerate(frame.groupby(["attack", "phase"], sort=True)):
+        rows = rows.sort_values("round")
+        offset = (i - 1.5) * 0.06
+        err = [rows["auc"] - rows["ci_low"], rows["ci_high"] - rows["auc"]]
+        ax.errorbar(rows["round"] + offset, rows["auc"], yerr=err, marker="o" if phase == "before" else "s",
+                    linestyle="-" if phase == "before" else "--", capsize=3, label=f"{attack}, {phase} the round")
+    ax.axhline(0.5, color="grey", linewidth=0.8)
+    ax.set_xlabel("deletion round")
+    ax.set_ylabel("membership AUC (deleted vs never-trained)")
+    ax.set_ylim(0, 1)
+    ax.set_title("Do the deleted examples still look like members? (0.5 = no)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def _appended(folder: Path, name: str, rows: list[dict]) -> pd.DataFrame:
+    """The table `folder/<name>.csv` (copied from the previous state) with `rows` appended."""
+    path = folder / f"{name}.csv"
+    before = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    new = pd.DataFrame(rows)
+    if before.empty:
+        return new
+    return pd.concat([before, new], ignore_index=True) if not new.empty else before
+
+
+def write_round_outputs(folder: Path, round_: int, cost: dict, fairness: list[dict], membership: list[dict],
+                        summary: dict) -> None:
+    """A staged state folder's tables and plots: this round's, and the run's so far with this round appended."""
+    write_round_tables(fairness, folder / "rounds" / f"round-{round_}", round_)
+    if membership:
+        write_table(pd.DataFrame(membership), folder / "rounds" / f"round-{round_}" / "membership",
+                    title=f"Round {round_}: membership inference on the deleted examples")
+    write_table(_appended(folder, "costs", [cost]), folder / "costs", title="Deletion cost per round")
+    table = _appended(folder, "fairness", fairness)
+    write_table(table, folder / "fairness", title="Fairness per round, method and evaluation set")
+    if not table.empty:
+        plot_tradeoff(table, folder / "tradeoff.png")
+    attacks = _appended(folder, "membership", membership)
+    if not attacks.empty:
+        write_table(attacks, folder / "membership",
+                    title="Membership inference per round: deleted vs never-trained examples (AUC 0.5 = forgotten)")
+        plot_membership(attacks, folder / "membership.png")
+    atomic_write_json(folder / "summary.json", summary)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from babybias.errors import BabybiasError, ConfigError
+from babybias.failpoints import failpoint
 from babybias.fairness.fairsisa import majority_vote  # noqa: F401 - re-exported
 from babybias.runs import atomic_path, atomic_write_json, child_seed, file_sha256
 
@@ -169,6 +170,7 @@ def train_constituent(trainer, store: CheckpointStore, shard: int, slices, recip
                    "epochs": epochs,
                    "slices": [np.sort(np.asarray(sl)).tolist() for sl in slices[: k + 1]]}
         store.save(keys[k], state, lineage)
+        failpoint(f"shard-{'single' if shard == SINGLE else shard}/stage-{k + 1}")
         result.stages_trained.append(k + 1)
         result.samples_processed += processed
     result.seconds = time.perf_counter() - t0
@@ -185,8 +187,8 @@ def full_retrain_samples(assignment: Assignment, epochs_per_slice: int) -> int:
 
 
 # ---------------------------------------------------------------- aggregation
-# majority_vote (re-exported): one tie rule for the whole package, the fairness module's: with an even number
-# of constituents a tie goes to the positive (toxic) class.
+# majority_vote (re-exported): the fairness module's, with its tie rule (`sisa.vote_ties`, default: class 0 as
+# in the SISA reference).
 def mean_probability(proba: np.ndarray) -> np.ndarray:
     """Mean over constituents of P(toxic), (n, S) -> (n,)."""
     return np.asarray(proba, dtype=float).mean(axis=1)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -120,16 +121,24 @@ def build_task(folder: str | Path, cfg: TaskConfig, seed: int) -> ToxicityTask:
     return ToxicityTask(frame=frame, groups=groups)
 
 
-def _templates(folder: Path, terms: list[str], lexicon: dict[str, str], cfg: TaskConfig) -> pd.DataFrame:
-    raw = pd.read_csv(folder / TEMPLATES)
+@lru_cache(maxsize=2)
+def _template_table(path: str, stamp: tuple, lexicon_terms: tuple) -> pd.DataFrame:
+    """Every template with its id, text, label and identity term (the longest it mentions), read once per file
+    version (`stamp`: size, mtime) and lexicon: every run and resume rebuilds its task from this (~1 s)."""
+    raw = pd.read_csv(path)
     if not {"phrase", "toxicity"} <= set(raw.columns):
         raise DataError(f"{TEMPLATES} lacks the columns phrase, toxicity",
                         fix=f"run `babybias data prepare datasets=[{DATASET}]`")
-    found = find_terms(raw["phrase"], sorted(lexicon))
+    found = find_terms(raw["phrase"], list(lexicon_terms))
     # one identity term per template; take the longest match (the term list has overlaps like "middle aged")
     term = found.map(lambda ts: max(ts, key=len) if ts else None)
-    frame = pd.DataFrame({"id": np.arange(len(raw), dtype=np.int64), "text": raw["phrase"].astype(str),
-                          "label": (raw["toxicity"] == "toxic").astype(np.int64), "term": term})
+    return pd.DataFrame({"id": np.arange(len(raw), dtype=np.int64), "text": raw["phrase"].astype(str),
+                         "label": (raw["toxicity"] == "toxic").astype(np.int64), "term": term})
+
+
+def _templates(folder: Path, terms: list[str], lexicon: dict[str, str], cfg: TaskConfig) -> pd.DataFrame:
+    info = (folder / TEMPLATES).stat()
+    frame = _template_table(str(folder / TEMPLATES), (info.st_size, info.st_mtime_ns), tuple(sorted(lexicon)))
     frame = frame[frame["term"].isin(terms)].copy()
     if frame.empty:
         raise ConfigError(f"no template mentions a term of task.attribute={cfg.attribute}",
@@ -199,6 +208,12 @@ def _real_comments(folder: Path, terms: list[str], lexicon: dict[str, str], cfg:
                           "label": label, "term": found.map(lambda ts: ts[0] if ts else None),
                           "group": groups.map(lambda gs: gs[0] if len(gs) == 1 else None), "split": "real"})
     return frame[one].reset_index(drop=True)
+
+
+def without_ids(task: ToxicityTask, ids) -> ToxicityTask:
+    """The task without the examples `ids` (deleted ones): they leave every split; the group list stays."""
+    frame = task.frame[~task.frame["id"].isin(np.asarray(ids, dtype=np.int64))]
+    return ToxicityTask(frame=frame.reset_index(drop=True), groups=task.groups)
 
 
 def check_calibration(task: ToxicityTask) -> None:

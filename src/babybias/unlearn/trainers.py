@@ -147,22 +147,29 @@ class EncoderClassifier:
 
 
 class FullTrainer:
-    """Fine-tunes encoder + head on tokenized texts (`input_ids`, `attention_mask` aligned with `ids`)."""
+    """Fine-tunes encoder + head on tokenized texts (token ids aligned with `ids`, cut at `cfg.max_length` or the
+    encoder's own maximum, each batch padded to its longest example)."""
 
     def __init__(self, ids, texts, labels, model_dir, cfg: SisaConfig, device: str = "cpu"):
         torch = _torch()
         from transformers import AutoTokenizer
 
-        from babybias.unlearn.features import tokenize
+        from babybias.unlearn.features import resolve_max_length, tokenize
 
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        enc = tokenize(tokenizer, list(texts), cfg.max_length)
-        self.input_ids, self.attention_mask = enc["input_ids"], enc["attention_mask"]
+        self.pad_id = tokenizer.pad_token_id
+        self.token_ids = tokenize(tokenizer, list(texts), resolve_max_length(model_dir, cfg.max_length))
         self.rows = _Rows(ids)
         self.y = torch.as_tensor(np.asarray(labels, dtype=np.float32))
         self.cfg, self.model_dir, self.device = cfg, model_dir, device
         self.module = EncoderClassifier(model_dir, cfg).to(device)
         self.encoder_state = {k: v.detach().cpu().clone() for k, v in self.module.encoder.state_dict().items()}
+
+    def _logits(self, rows):
+        from babybias.unlearn.features import pad_batch
+
+        input_ids, attention_mask = pad_batch([self.token_ids[int(r)] for r in rows], self.pad_id)
+        return self.module(input_ids.to(self.device), attention_mask.to(self.device))
 
     def init_state(self, seed: int) -> dict:
         """The pretrained encoder (as loaded once in __init__) and a fresh head drawn from `seed`."""
@@ -190,8 +197,7 @@ class FullTrainer:
             for batch in _batches(len(rows), batch_size, gen):
                 r = rows[batch]
                 opt.zero_grad(set_to_none=True)
-                logits = self.module(self.input_ids[r].to(self.device), self.attention_mask[r].to(self.device))
-                loss_fn(logits, self.y[r].to(self.device)).backward()
+                loss_fn(self._logits(r), self.y[r].to(self.device)).backward()
                 opt.step()
         return {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}, len(rows) * epochs
 
@@ -203,7 +209,5 @@ class FullTrainer:
         out = []
         with torch.no_grad():
             for start in range(0, len(rows), batch_size):
-                r = rows[start:start + batch_size]
-                logits = self.module(self.input_ids[r].to(self.device), self.attention_mask[r].to(self.device))
-                out.append(torch.sigmoid(logits.float()).cpu().numpy())
+                out.append(torch.sigmoid(self._logits(rows[start:start + batch_size]).float()).cpu().numpy())
         return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
