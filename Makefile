@@ -35,7 +35,7 @@ data: setup
 	$(BIN)/babybias data prepare
 
 demo: setup
-	$(BIN)/babybias data prepare datasets=[nltk_brown,nltk_movie_reviews,nltk_state_union,nltk_inaugural,bias_attribute_words,debiaswe_word_lists,winobias]
+	$(BIN)/babybias data prepare datasets=[nltk_brown,nltk_movie_reviews,nltk_state_union,nltk_inaugural,bias_attribute_words,debiaswe_word_lists,winobias,babylm_eval_fast,bec_pro]
 	$(BIN)/babybias pretrain experiment=demo name=demo
 
 test: setup

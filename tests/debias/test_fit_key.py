@@ -29,7 +29,9 @@ OTHER_VALUES = {"bias_type": "race", "steps": 7, "hidden_dropout": 0.1, "attenti
                 "epsilon": 0.1, "prefixes": ["The following text is unfair:"], "lexicon": "merged",
                 "lowercase": "true", "clip_sentences": False, "test_fraction": 0.2,
                 "n_classifiers_scaling": "hidden_size", "reference_hidden_size": 1024, "counterfactuals": "all_words",
-                "max_pairs": 50, "prefix_scope": "bias_type"}
+                "max_pairs": 50, "prefix_scope": "bias_type", "epochs": 2, "batch_size": 4,
+                "lr": 1e-4, "adam_eps": 1e-6, "grad_clip": 0.5, "max_seq_len": 64, "max_examples": 10,
+                "cds_unit": "passage", "orthogonal_weight": 2.0, "ewc_importance": 0.1, "fisher_sentences": 5}
 
 
 @pytest.mark.parametrize("method", ["inlp", "sentence_debias", "self_debias"])

@@ -163,7 +163,9 @@ def test_fairsisa_runs_one_unlearn_per_shard_count_and_skips_done(tmp_path, reco
 def test_debias_transfer_correlates_the_two_models_bias_changes(tmp_path, recorder):
     from babybias.studies import debias_transfer
 
-    table = debias_transfer.run(_study(tmp_path, "debias_transfer"))["table"]
+    cfg = _study(tmp_path, "debias_transfer")
+    cfg.presets["tiny"]["intra_model"] = []  # post-model only here (the intra-model arms: the tests below)
+    table = debias_transfer.run(cfg)["table"]
     rows = table[(table["method"] != "ALL") & (table["metric"] == "stereoset.ss")]
     assert set(rows["method"]) == {"inlp", "sentence_debias", "self_debias"}
     assert rows.groupby("bias_type").size().to_dict() == {"gender": 3, "race": 3, "religion": 3}
@@ -196,6 +198,26 @@ def test_debias_transfer_runs_intra_model_methods_per_bias_type(tmp_path, record
     assert set(zip(table["bias_type"], table["method"])) >= {(t, m) for t in ("gender", "race", "religion")
                                                             for m in ("cda", "dropout")}
     compose_command("pretrain", ["debias=cda", "debias.bias_type=religion", "init_from=x"])  # the overrides compose
+
+
+def test_debias_transfer_tiny_runs_the_seed_papers_fine_tuning_arms_once(tmp_path, recorder):
+    """The tiny preset's intra-model arms are cds and orthogonal_ewc: each a `pretrain debias=<m>` from the
+    baseline, run once (gender methods) and read for every bias type; BEC-Pro is evaluated before and after."""
+    from babybias.studies import debias_transfer
+
+    cfg = _study(tmp_path, "debias_transfer")
+    assert cfg.preset["intra_model"] == ["cds", "orthogonal_ewc"] and "bec_pro" in " ".join(cfg.preset["evaluate"])
+    cfg.presets["tiny"]["post_model"] = []
+    table = debias_transfer.run(cfg)["table"]
+    pretrains = [dict(o.split("=", 1) for o in args) for c, args in recorder.calls if c == "pretrain"]
+    arms = [(p["debias"], p["name"], p["init_from"]) for p in pretrains if "debias" in p and "babylm" in p["name"]]
+    assert [(m, n) for m, n, _ in arms] == [(m, f"debias_transfer_tiny/babylm/{m}/seed0")
+                                            for m in ("cds", "orthogonal_ewc")] * 3  # one run; DONE for the others
+    assert all(i.endswith("debias_transfer_tiny/babylm/seed0/pretrain") for _, _, i in arms)
+    assert not any("debias.bias_type" in p for p in pretrains)
+    assert set(zip(table["bias_type"], table["method"])) >= {(t, m) for t in ("gender", "race", "religion")
+                                                            for m in ("cds", "orthogonal_ewc")}
+    compose_command("pretrain", [*cfg.preset["pretrain"], "debias=cds", "init_from=x"])  # the overrides compose
 
 
 def test_bias_type_metrics_read_each_benchmarks_category(tmp_path):
@@ -239,6 +261,7 @@ def test_debias_transfer_reports_both_crows_scorings_and_correlates_its_own(tmp_
     cfg = _study(tmp_path, "debias_transfer")
     assert cfg.crows_pairs_scoring == ["modified", "shared"]  # stated by the preset: bias-bench's, then Nangia's
     cfg.presets["tiny"]["evaluate"] = ["impl=cpu", "eval=[crows_pairs,stereoset]"]
+    cfg.presets["tiny"]["intra_model"] = []
     table = debias_transfer.run(cfg)["table"]
     evaluates = [dict(o.split("=", 1) for o in overrides) for c, overrides in recorder.calls if c == "evaluate"]
     # per model: the baseline and each of the 3 methods x 3 bias types, each evaluated with both scorings

@@ -1,9 +1,9 @@
 """Paired comparison of two models on the same items, from their per-example result files.
 
 `babybias evaluate` writes `<eval dir>/<variant>.examples.jsonl`, one line per item. For every variant both
-checkpoints have, the items are matched by id (CrowS-Pairs `pair_id`, StereoSet `example_id`, BLiMP
-(UID, pair id), pseudo-perplexity line `index` when both scored the same text file) and each headline score is
-compared on the items both models have:
+checkpoints have, the items are matched by id (CrowS-Pairs `pair_id`, StereoSet `example_id`, BLiMP and the
+BabyLM fast set (UID, pair id), pseudo-perplexity line `index` when both scored the same text file) and each
+headline score is compared on the items both models have:
 
 - **paired bootstrap** of the difference a - b: one draw of items serves both models, every score is
   recomputed from the resampled items (`babybias.uncertainty.paired_bootstrap_sums`); a 95% percentile CI and
@@ -127,7 +127,9 @@ def pppl_scores(rows_a: Sequence[dict], rows_b: Sequence[dict]) -> list[PairedSc
 
 
 PAIRERS: dict[str, Callable[[Sequence[dict], Sequence[dict]], list[PairedScore]]] = {
-    "crows_pairs": crows_pairs_scores, "stereoset": stereoset_scores, "blimp": blimp_scores, "pppl": pppl_scores}
+    "crows_pairs": crows_pairs_scores, "stereoset": stereoset_scores, "blimp": blimp_scores, "pppl": pppl_scores,
+    # the BabyLM fast set's per-item rows (uid, pair_id, correct at T = 1) are BLiMP's
+    "blimp_fast": blimp_scores, "blimp_supplement": blimp_scores, "ewok": blimp_scores}
 
 
 def compare_score(score: PairedScore, resampling: Resampling) -> dict:

@@ -12,9 +12,14 @@ HEADLINE = {
     "seat": ["gender_mean_abs_effect_size", "effect_size"],
     "blimp": ["accuracy"],
     "pppl": ["pppl"],
+    "blimp_fast": ["accuracy"],
+    "blimp_supplement": ["accuracy"],
+    "ewok": ["accuracy"],
+    "bec_pro": ["gap_male_professions", "gap_female_professions", "gap_balanced_professions"],
 }
 IDEAL = {("crows_pairs", "metric_score"): 50.0, ("stereoset", "ss"): 50.0, ("stereoset", "lms"): 100.0,
-         ("stereoset", "icat"): 100.0, ("seat", "gender_mean_abs_effect_size"): 0.0}
+         ("stereoset", "icat"): 100.0, ("seat", "gender_mean_abs_effect_size"): 0.0,
+         **{("bec_pro", f"gap_{g}_professions"): 0.0 for g in ("male", "female", "balanced")}}
 MAX_CATEGORY_LINES = 12
 
 

@@ -12,7 +12,9 @@ was computed from the same checkpoint weights (sha256), at the same scoring prec
 and by the same metric definition and data files; otherwise it is recomputed, and `force=true` recomputes
 anyway. `<run>/eval/<checkpoint>/config.yaml` records the last evaluate config. With `checkpoints=all` (or
 several checkpoints), the tidy table `<run>/eval/dynamics.csv|.parquet` and `<run>/eval/plots/*.png` are
-(re)written from the result files of the requested variants.
+(re)written from the result files of the requested variants. With any of the BabyLM fast-set benchmarks
+(`eval=babylm`), `<run>/eval/babylm.csv|.md` is the seed paper's performance table over the selected
+checkpoints (columns blimp, blimp_s, ewok; see `babybias.analysis.performance`).
 
 Scoring runs in fp32 on every device (`scoring.precision=bf16|fp16` asks for reduced precision, recorded as its
 own variant); `impl` sets only device, batch size and threads.
@@ -32,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from babybias.analysis.dynamics import Checkpoint, dynamics_table, select_checkpoints, write_table
-from babybias.configs.evaluate import EvaluateConfig
+from babybias.configs.evaluate import SUITES, EvaluateConfig
 from babybias.data import store
 from babybias.errors import BabybiasError, ConfigError
 from babybias.results import Variant, code_version, data_inputs, reuse_key, stale_reason, variant, weights_sha256
@@ -41,6 +43,7 @@ from babybias.runs import RunDir, atomic_path, atomic_write_json, ensure_writabl
 log = logging.getLogger(__name__)
 
 __all__ = ["RUNNERS", "Benchmark", "Variant", "evaluate_checkpoint", "run", "variant"]
+BABYLM_SUITE = SUITES["babylm"]
 
 
 # ---------------------------------------------------------------- benchmark runners (engine -> MetricResult)
@@ -112,6 +115,25 @@ def _pppl(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
                               resampling=cfg.bootstrap.resampling())
 
 
+def _babylm(benchmark: str):
+    """The runner of one BabyLM fast-set benchmark: every temperature of the sweep from one scoring pass."""
+    def run(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
+        from babybias.metrics import babylm
+
+        items = babylm.load_suite(store.require("babylm_eval_fast", cfg.data), benchmark, cfg.babylm.ewok_contexts)
+        scores = engine.score_temperatures(babylm.requests_for(items), cfg.babylm.temperatures, desc=benchmark)
+        return babylm.compute(items, scores, benchmark, resampling=cfg.bootstrap.resampling())
+    return run
+
+
+def _bec_pro(engine, cfg: EvaluateConfig, ckpt: Checkpoint):
+    from babybias.metrics import bec_pro
+
+    rows = bec_pro.load_bec_pro(store.require("bec_pro", cfg.data))
+    scores = engine.score(bec_pro.requests_for(rows, engine.tokenizer), desc="bec_pro")
+    return bec_pro.compute(rows, scores, resampling=cfg.bootstrap.resampling())
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """How `evaluate` runs one benchmark. A new benchmark adds one entry here (and its name to
@@ -131,6 +153,8 @@ RUNNERS: dict[str, Benchmark] = {
     "seat": Benchmark(_seat, "seat", ("seat",)),
     "blimp": Benchmark(_blimp, "blimp", ("blimp",)),
     "pppl": Benchmark(_pppl, "perplexity"),
+    **{name: Benchmark(_babylm(name), "babylm", ("babylm_eval_fast",)) for name in SUITES["babylm"]},
+    "bec_pro": Benchmark(_bec_pro, "bec_pro", ("bec_pro",)),
 }
 
 
@@ -243,6 +267,14 @@ def _evaluate(cfg: EvaluateConfig, checkpoints: list[Checkpoint]) -> dict:
 
             outputs["plots"] = [str(p) for p in plot_dynamics(table, eval_root / "plots")]
         print(f"dynamics table: {outputs['table'][0]} ({len(table)} rows)")
+    babylm = {b: variant(b, cfg).stem for b in cfg.eval if b in BABYLM_SUITE}
+    if babylm:
+        from babybias.analysis.performance import performance_table, write_performance_table
+
+        wide = performance_table(checkpoints, babylm)
+        if not wide.empty:
+            outputs["babylm_table"] = [str(p) for p in write_performance_table(wide, checkpoints[0].eval_dir.parent)]
+            print(f"BabyLM fast-set table (seed paper columns): {outputs['babylm_table'][0]}")
     for name, per in status.items():
         for stem, state in per.items():
             log.info("%s %s: %s", name, stem, state)

@@ -36,6 +36,10 @@ def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
 
     import torch
 
+    if cfg.debias.is_finetuned:  # the seed's fine-tuning recipes (cds, orthogonal_ewc) have their own small loop
+        from babybias.debias import finetune
+
+        return finetune.run(cfg, on_step_end)
     if cfg.impl.num_threads:
         torch.set_num_threads(cfg.impl.num_threads)
     dist = distributed.from_env()

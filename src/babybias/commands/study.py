@@ -52,6 +52,7 @@ def _run(cfg: StudyConfig, module) -> Any:
 _ALWAYS = ("bias_attribute_words", "debiaswe_word_lists", "winobias")
 _BY_STUDY = {"imbalance_sweep": ("crows_pairs", "stereoset"), "detox": ("crows_pairs", "stereoset"),
              "fairsisa": ("identity_toxicity_templates",)}
+_BY_METHOD = {"cds": ("gap_flipped",)}  # intra-model methods' own data (orthogonal_ewc's winobias is in _ALWAYS)
 
 
 def required_datasets(cfg: StudyConfig) -> list[str]:
@@ -60,15 +61,18 @@ def required_datasets(cfg: StudyConfig) -> list[str]:
     import re
 
     from babybias.configs.corpus import CorpusConfig
+    from babybias.configs.evaluate import BENCHMARK_DATA, expand_benchmarks
     from babybias.data.registry import DATASETS
 
     needed = set(_ALWAYS) | set(_BY_STUDY.get(cfg.experiment or "", ()))
+    needed |= {d for m in cfg.preset.get("intra_model", []) or [] for d in _BY_METHOD.get(m, ())}
     sources: set[str] = set()
     for text in _strings(cfg.preset) + list(cfg.overrides):
         for key, into in (("eval", needed), ("corpus.sources", sources)):
             match = re.search(rf"(?:^|\s){re.escape(key)}=\[([^\]]*)\]", text)
             if match:
-                into |= {n.strip() for n in match.group(1).split(",")}
+                names = [n.strip() for n in match.group(1).split(",")]
+                into |= {BENCHMARK_DATA.get(n, n) for n in expand_benchmarks(names)} if key == "eval" else set(names)
     needed |= sources or set(CorpusConfig().sources)  # the default corpus unless the study names its own
     return sorted(n for n in needed if n in DATASETS)
 

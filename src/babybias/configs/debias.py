@@ -6,6 +6,9 @@ composition time; each option in conf/debias/ sets `method` and documents the fi
 - intra-model (`babybias pretrain debias=cda|dropout [init_from=<run>]`): `steps`, `hidden_dropout`,
   `attention_dropout`, and `bias_type` for CDA. These options are `@package _global_` overlays that change
   the corpus, the model's dropout and `train.steps`, and nothing else.
+- intra-model fine-tuning recipes of the seed paper (`babybias pretrain debias=cds|orthogonal_ewc
+  init_from=<run>`): `epochs`, `batch_size`, `lr`, `adam_eps`, `grad_clip`, and each method's own fields;
+  they run the small loop of `babybias.debias.finetune` (the corpus, model and train groups are not used).
 - post-model (`babybias debias fit debias=inlp|sentence_debias|self_debias run=<run>`, then
   `babybias evaluate debias=...`): the fit sentences and each method's own fields.
 
@@ -23,7 +26,9 @@ from babybias.errors import ConfigError
 
 BIAS_TYPES = ("gender", "race", "religion")
 """The bias types with attribute words (bias-bench's `bias_attribute_words`): CDA, INLP, SentenceDebias."""
-INTRA_MODEL = ("cda", "dropout")
+FINETUNED = ("cds", "orthogonal_ewc")
+"""Intra-model methods that fine-tune a trained model with the seed's recipes (`babybias.debias.finetune`)."""
+INTRA_MODEL = ("cda", "dropout", *FINETUNED)
 POST_MODEL = ("inlp", "sentence_debias", "self_debias")
 METHODS = ("none", *INTRA_MODEL, *POST_MODEL)
 
@@ -33,7 +38,7 @@ class DebiasConfig:
     """A debiasing method and its settings (`debias=<method>`; `none` = no debiasing)."""
 
     method: str = "none"
-    """none | cda | dropout (intra-model) | inlp | sentence_debias | self_debias (post-model)."""
+    """none | cda | dropout | cds | orthogonal_ewc (intra-model) | inlp | sentence_debias | self_debias (post-model)."""
     bias_type: str = "gender"
     """Which bias the method targets: gender | race | religion (attribute words of `bias_attribute_words`) for
     CDA, INLP and SentenceDebias; for Self-Debias with `prefix_scope=bias_type` any key of
@@ -46,6 +51,31 @@ class DebiasConfig:
     """dropout: hidden dropout during continued pretraining (Webster et al. 2020)."""
     attention_dropout: float = 0.15
     """dropout: attention dropout during continued pretraining (Webster et al. 2020)."""
+
+    # ---- fine-tuning recipes (cds, orthogonal_ewc): per-sentence padded batches, AdamW, linear decay to 0, no warmup
+    epochs: int = 3
+    """Passes over the fine-tuning sentences (cds: 3, orthogonal_ewc: 4, as the seed)."""
+    batch_size: int = 16
+    """Sentences per optimizer step (cds: 16, orthogonal_ewc: 6)."""
+    lr: float = 2e-5
+    """Peak (= initial) learning rate, decayed linearly to 0 (cds: 2e-5, orthogonal_ewc: 4e-5)."""
+    adam_eps: float = 1e-8
+    """AdamW epsilon (betas 0.9/0.999, no weight decay: transformers' AdamW defaults, as the seed used)."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this value; 0 = no clipping."""
+    max_seq_len: Optional[int] = None
+    """Truncation length in tokens; null = the next power of two >= the longest sentence in words, capped at the
+    model's maximum (the seed's rule for CDS; orthogonal_ewc's seed value 164 is above BabyLM's 128)."""
+    max_examples: Optional[int] = None
+    """Use only the first N fine-tuning sentences (quick runs and tests); null = all."""
+    cds_unit: str = "sentence"
+    """cds: one training example per GAP sentence (the seed splits passages into sentences) | passage."""
+    orthogonal_weight: float = 1.0
+    """orthogonal_ewc: lambda, the weight of sum |h_L . g| over neutral-word positions."""
+    ewc_importance: float = 0.5
+    """orthogonal_ewc: the weight of the EWC penalty sum F (theta - theta_0)^2."""
+    fisher_sentences: Optional[int] = None
+    """orthogonal_ewc: estimate the diagonal Fisher on the first N WinoBias type-1 test sentences; null = all."""
 
     # ---- post-model fit data: sentences from the model's pretraining corpus, built as bias-bench builds them
     lexicon: str = "bias_attribute_words"
@@ -121,6 +151,17 @@ class DebiasConfig:
         if self.decay_constant <= 0 or not 0.0 < self.epsilon <= 1.0:
             raise ConfigError("Self-Debias needs debias.decay_constant > 0 and 0 < debias.epsilon <= 1",
                               fix="use the paper's debias.decay_constant=50 debias.epsilon=0.01")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.adam_eps <= 0 or self.grad_clip < 0:
+            raise ConfigError("debias.epochs, batch_size must be >= 1, lr and adam_eps > 0, grad_clip >= 0",
+                              fix="e.g. debias.epochs=3 debias.batch_size=16 debias.lr=2e-5")
+        if self.cds_unit not in ("sentence", "passage"):
+            raise ConfigError(f"debias.cds_unit={self.cds_unit!r}", fix="use debias.cds_unit=sentence|passage")
+        if self.orthogonal_weight < 0 or self.ewc_importance < 0:
+            raise ConfigError("debias.orthogonal_weight and debias.ewc_importance must be >= 0",
+                              fix="e.g. debias.orthogonal_weight=1.0 debias.ewc_importance=0.5")
+        for key in ("max_seq_len", "max_examples", "fisher_sentences"):
+            if getattr(self, key) is not None and getattr(self, key) < (8 if key == "max_seq_len" else 1):
+                raise ConfigError(f"debias.{key}={getattr(self, key)} is too small", fix=f"use debias.{key}=null or more")
         if not 0.0 < self.dev_fraction < 1.0 or not 0.0 <= self.test_fraction < 1.0:
             raise ConfigError(f"debias.dev_fraction={self.dev_fraction} must be in (0, 1) and "
                               f"debias.test_fraction={self.test_fraction} in [0, 1)",
@@ -154,6 +195,10 @@ class DebiasConfig:
     @property
     def is_post_model(self) -> bool:
         return self.method in POST_MODEL
+
+    @property
+    def is_finetuned(self) -> bool:
+        return self.method in FINETUNED
 
     @property
     def reads_bias_type(self) -> bool:

@@ -8,6 +8,7 @@ marked `stem(...)` also name the result file when they differ from their default
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
@@ -15,8 +16,22 @@ from babybias.configs.debias import DebiasConfig
 from babybias.configs.common import DataConfig, ImplConfig, PathsConfig
 from babybias.errors import ConfigError
 
-BENCHMARKS = ("crows_pairs", "stereoset", "seat", "blimp", "pppl")
+BENCHMARKS = ("crows_pairs", "stereoset", "seat", "blimp", "pppl", "blimp_fast", "blimp_supplement", "ewok", "bec_pro")
+DEFAULT_EVAL = ("crows_pairs", "stereoset", "seat", "blimp", "pppl")
+SUITES = {"babylm": ("blimp_fast", "blimp_supplement", "ewok")}
+"""Names that stand for several benchmarks in `eval=` (`eval=babylm`, `eval=[crows_pairs,babylm]`)."""
+BENCHMARK_DATA = {"crows_pairs": "crows_pairs", "stereoset": "stereoset", "seat": "seat", "blimp": "blimp",
+                  "blimp_fast": "babylm_eval_fast", "blimp_supplement": "babylm_eval_fast", "ewok": "babylm_eval_fast",
+                  "bec_pro": "bec_pro"}
+"""The registered data set each benchmark reads (pppl reads the run's own validation text)."""
 PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def expand_benchmarks(names) -> list[str]:
+    """`eval=` as a list of benchmark names: one name or a list, suites expanded, duplicates dropped."""
+    names = [names] if isinstance(names, str) else list(names)
+    out = [b for n in names for b in SUITES.get(n, (n,))]
+    return list(dict.fromkeys(out))
 
 
 def stem(default: Any, label: str = "{}") -> Any:
@@ -96,12 +111,82 @@ class SeatEvalConfig:
 
 @dataclass
 class BlimpEvalConfig:
+    """`blimp`: the full BLiMP, 67 paradigms x 1,000 pairs, strict preference (a tie is wrong). Not the seed
+    paper's `blimp` column, which is the BabyLM pipeline's fixed 67 x 200 subset: `eval=[blimp_fast]`."""
+
     limit: Optional[int] = stem(None, "limit{}")
-    """First N pairs of each phenomenon (200 = the BabyLM "fast" size); null = all 1,000."""
+    """First N pairs of each phenomenon file, for quick runs (not the BabyLM fast subset); null = all 1,000."""
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"blimp.limit={self.limit} must be >= 1 or null", fix="e.g. blimp.limit=200")
+
+
+def temperature_grid(minimum: float, maximum: float | None, interval: float) -> tuple[float, ...]:
+    """The pipeline's sweep `arange(min, max + interval, interval)`, computed as min + k * interval and rounded
+    to 6 decimals (so 1.0 + 20 * 0.05 is 2.0 exactly); `maximum=None` means `(min,)` as in the pipeline."""
+    if minimum <= 0 or interval <= 0:
+        raise ValueError("temperatures and their interval must be positive")
+    if maximum is None:
+        return (float(minimum),)
+    if maximum < minimum:
+        raise ValueError(f"max temperature {maximum} is below min {minimum}")
+    steps = int(math.floor((maximum - minimum) / interval + 1e-9))
+    return tuple(round(minimum + k * interval, 6) for k in range(steps + 1))
+
+
+@dataclass
+class BabyLMEvalConfig:
+    """`blimp_fast`, `blimp_supplement`, `ewok` (`eval=babylm`): the BabyLM 2025 pipeline's fast zero-shot set.
+
+    One block for the three; each benchmark's recorded options are its own view of it (`options_for`)."""
+
+    min_temperature: float = 1.0
+    """Temperature sweep (the pipeline's --min_temperature, --max_temperature, --temperature_interval): every
+    accuracy is also computed at T = min, min + interval, ..., max; the result reports the best T and T = 1."""
+    max_temperature: Optional[float] = 2.0
+    """null = T = min_temperature only (the pipeline's default, as the seed paper ran it)."""
+    temperature_interval: float = 0.05
+    ewok_contexts: str = "context1"
+    """context1: Target1 vs Target2 given Context1 (the pipeline's mlm backend) | both: also Target2 vs Target1
+    given Context2 (the EWoK paper's design; a different number, file `ewok-both.json`)."""
+
+    def __post_init__(self) -> None:
+        if self.ewok_contexts not in ("context1", "both"):  # babybias.metrics.babylm.EWOK_CONTEXTS
+            raise ConfigError(f"babylm.ewok_contexts={self.ewok_contexts!r}", fix="use babylm.ewok_contexts=context1|both")
+        try:
+            grid = temperature_grid(self.min_temperature, self.max_temperature, self.temperature_interval)
+        except ValueError as err:
+            raise ConfigError(f"babylm temperatures: {err}",
+                              fix="use e.g. babylm.min_temperature=1.0 babylm.max_temperature=2.0") from None
+        if 1.0 not in grid:
+            raise ConfigError(f"the temperature sweep {grid[:3]}... misses T = 1 (the reported accuracy)",
+                              fix="choose babylm.min_temperature <= 1 with 1 on the grid, e.g. min 0.5 interval 0.05")
+
+    @property
+    def temperatures(self) -> tuple[float, ...]:
+        return temperature_grid(self.min_temperature, self.max_temperature, self.temperature_interval)
+
+    def options_for(self, benchmark: str):
+        """The options block `babybias.results` records for one of the three benchmarks."""
+        if benchmark == "ewok":
+            return EwokOptions(list(self.temperatures), self.ewok_contexts)
+        return SweepOptions(list(self.temperatures))
+
+
+@dataclass
+class SweepOptions:
+    """What changes a `blimp_fast` / `blimp_supplement` result: the temperatures scored."""
+
+    temperatures: List[float] = field(default_factory=list)
+
+
+@dataclass
+class EwokOptions:
+    """What changes an `ewok` result: the temperatures and the contexts (non-default: `ewok-both.json`)."""
+
+    temperatures: List[float] = field(default_factory=list)
+    contexts: str = stem("context1")
 
 
 @dataclass
@@ -153,8 +238,9 @@ class EvaluateConfig:
     """One checkpoint directory (HF files + state.json); a run directory or name works too."""
     checkpoints: Any = "final"
     """final (the run's model/, else its last checkpoint) | all | a list of steps, e.g. [100,500]."""
-    eval: List[str] = field(default_factory=lambda: list(BENCHMARKS))
-    """Benchmarks to run: crows_pairs, stereoset, seat, blimp, pppl."""
+    eval: Any = field(default_factory=lambda: list(DEFAULT_EVAL))
+    """Benchmarks to run: crows_pairs, stereoset, seat, blimp (full BLiMP), pppl, blimp_fast, blimp_supplement,
+    ewok, bec_pro; `babylm` = [blimp_fast, blimp_supplement, ewok]. One name or a list."""
     force: bool = False
     """Recompute results that already exist for a checkpoint."""
     plots: bool = True
@@ -164,6 +250,8 @@ class EvaluateConfig:
     seat: SeatEvalConfig = field(default_factory=SeatEvalConfig)
     blimp: BlimpEvalConfig = field(default_factory=BlimpEvalConfig)
     pppl: PpplEvalConfig = field(default_factory=PpplEvalConfig)
+    babylm: BabyLMEvalConfig = field(default_factory=BabyLMEvalConfig)
+    """The BabyLM fast set (blimp_fast, blimp_supplement, ewok): temperature sweep and EWoK contexts."""
     debias: DebiasConfig = field(default_factory=DebiasConfig)
     """Post-model debiasing applied to the checkpoint (`debias=inlp|sentence_debias|self_debias`); none by default."""
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
@@ -175,10 +263,11 @@ class EvaluateConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
 
     def __post_init__(self) -> None:
+        self.eval = expand_benchmarks(self.eval)
         unknown = [b for b in self.eval if b not in BENCHMARKS]
         if unknown:
             raise ConfigError(f"eval={list(self.eval)} names unknown benchmarks {unknown}",
-                              fix=f"choose from eval=[{','.join(BENCHMARKS)}]")
+                              fix=f"choose from eval=[{','.join([*BENCHMARKS, *SUITES])}]")
         if self.checkpoint and self.run and self.checkpoint != self.run:
             raise ConfigError("both checkpoint= and run= are set", fix="pass one of run=... or checkpoint=...")
         if isinstance(self.checkpoints, str) and self.checkpoints not in ("final", "all"):
@@ -191,6 +280,19 @@ class EvaluateConfig:
     @property
     def target(self) -> Optional[str]:
         return self.checkpoint or self.run
+
+    # the recorded options of the BabyLM benchmarks (`babybias.results.variant` reads a block named after each)
+    @property
+    def blimp_fast(self) -> SweepOptions:
+        return self.babylm.options_for("blimp_fast")
+
+    @property
+    def blimp_supplement(self) -> SweepOptions:
+        return self.babylm.options_for("blimp_supplement")
+
+    @property
+    def ewok(self) -> EwokOptions:
+        return self.babylm.options_for("ewok")
 
 
 @dataclass

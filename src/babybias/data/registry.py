@@ -61,6 +61,8 @@ NLTK_DATA = f"{GH}/nltk/nltk_data/5db857e6f7df11eabb5e5665836db9ec8df07e28/packa
 UNINTENDED = f"{GH}/conversationai/unintended-ml-bias-analysis/9c7d91aaa53406a362354661a93e07956d95e59a"
 STEREOSET_COMMIT = "ead7d086a64a192a1eca88e0dd2fd163de375218"
 WINO = f"{GH}/uclanlp/corefBias/0bce984dd081bbc10b0622f326727a024c607895/WinoBias/wino"
+# the seed paper's repository (BabyLM 2025 pipeline fast data, BEC-Pro and GAP-flipped as it used them)
+MLMI = f"{GH}/trhlikfilip/MLMI-2025/569700e501efa50abb0bd4c8e0155edb54fe0f42"
 
 # BabyLM 2024 (Hu et al. 2024, "Findings of the second BabyLM challenge"): six sources, one file each per split
 BABYLM_SOURCES = ("bnc_spoken", "childes", "gutenberg", "open_subtitles", "simple_wiki", "switchboard")
@@ -96,6 +98,17 @@ DATASETS: dict[str, DatasetSpec] = {
         DatasetSpec("blimp", "BLiMP, 67 paradigms x 1,000 minimal pairs (Warstadt et al. 2020)", "CC BY 4.0",
                     "alexwarstadt/blimp@3e56b06 data/",
                     base_url=f"{GH}/alexwarstadt/blimp/3e56b06fcabca9b30822fc66435fca6b1aa40bb1/data"),
+        DatasetSpec("babylm_eval_fast", "BabyLM 2025 pipeline fast zero-shot set: BLiMP 67 x 200 (fixed pair ids), "
+                    "BLiMP supplement 5 x 50, EWoK 11 x 100, wug", "Apache-2.0 (pipeline) / CC BY 4.0 (BLiMP, EWoK)",
+                    "babylm/evaluation-pipeline-2025 evaluation_data/fast_eval, as vendored in trhlikfilip/MLMI-2025@569700e",
+                    base_url=f"{MLMI}/analysis/evaluation-pipeline-2025/evaluation_data/fast_eval",
+                    url_map={"LICENSE.evaluation-pipeline": f"{MLMI}/analysis/evaluation-pipeline-2025/LICENSE"}),
+        DatasetSpec("bec_pro", "BEC-Pro English, 5,400 person x profession sentences (Bartl et al. 2020)",
+                    "research use (not stated)", "marionbartl/gender-bias-BERT via trhlikfilip/MLMI-2025@569700e",
+                    base_url=f"{MLMI}/debiasing/bec/BEC-Pro"),
+        DatasetSpec("gap_flipped", "GAP passages, gender-flipped, for CDS fine-tuning (Bartl et al. 2020)",
+                    "Apache-2.0 (GAP)", "trhlikfilip/MLMI-2025@569700e debiasing/bec/data/gap_flipped.tsv",
+                    base_url=f"{MLMI}/debiasing/bec/data"),
         DatasetSpec("bias_attribute_words", "gender/race/religion attribute words (bias-bench)",
                     "research use (bias-bench)", "McGill-NLP/bias-bench@291426a", base_url=BIAS_BENCH),
         DatasetSpec("winobias", "WinoBias sentences and gender swap lists (Zhao et al. 2018)", "MIT",

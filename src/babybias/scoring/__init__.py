@@ -1,7 +1,8 @@
 """The scoring engine: the only place that runs a model for evaluation.
 
 - `ScoringEngine(model, tokenizer, batch_size).score(requests)` -> `TokenScores` per `TokenScoreRequest`
-  or `MaskedTokenRequest` (masked-token log-probabilities, fp32); `.pll(texts)`;
+  or `MaskedTokenRequest` (masked-token log-probabilities, fp32); `.score_temperatures(requests, temps)` (the
+  same at several softmax temperatures from one forward pass); `.pll(texts)`;
   `.embed(texts, pooling="mean"|"cls")`.
 - `ScoringEngine.from_checkpoint(path, impl)` loads a checkpoint directory (HF files).
 - `MaskedLM` is the model interface; `HFMaskedLM` wraps a transformers masked LM; `HiddenTransformLM`

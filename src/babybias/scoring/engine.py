@@ -3,7 +3,8 @@
 `ScoringEngine.score(requests)` answers the contract in `babybias.metrics.requests`: for each
 `TokenScoreRequest` it masks, one at a time, every selected token and returns its fp32 log-probability;
 for each `MaskedTokenRequest` it returns the fp32 log-probability of each given target at the first mask
-of each (already masked) text. How (the reason it is fast, ~4x over one forward per mask on CPU):
+of each (already masked) text. `score_temperatures` returns the same at several softmax temperatures, from
+the same forward passes. How (the reason it is fast, ~4x over one forward per mask on CPU):
 
 1. every request is tokenized once (with character offsets); each selected token gives one *masked
    variant* (the sentence with that one token replaced by [MASK]); each text of a `MaskedTokenRequest`
@@ -164,20 +165,39 @@ class ScoringEngine:
     # ------------------------------------------------------------------ token scores
     def score(self, requests: Sequence[ScoreRequest], desc: str = "scoring") -> list[TokenScores]:
         """One `TokenScores` per request, in request order (see the module docstring)."""
+        return self._score(requests, desc, (1.0,))[1.0]
+
+    def score_temperatures(self, requests: Sequence[ScoreRequest], temperatures: Sequence[float],
+                           desc: str = "scoring") -> dict[float, list[TokenScores]]:
+        """`score` at several softmax temperatures T from one forward pass per batch: temperature -> scores.
+
+        At temperature T a token's score is log softmax(logits / T)[token] (the BabyLM 2025 pipeline's
+        temperature scaling). It is computed from the model's fp32 log-probabilities `lp` as
+        log softmax(lp / T), which is the same quantity (lp differs from the logits by a per-row constant), so
+        it works for every `MaskedLM`, wrappers included. T = 1 gives exactly the bits of `score`.
+        """
+        temps = tuple(float(t) for t in temperatures)
+        if not temps or any(not t > 0 for t in temps) or len(set(temps)) != len(temps):
+            raise ValueError(f"temperatures must be distinct positive numbers, got {list(temperatures)}")
+        return self._score(requests, desc, temps)
+
+    def _score(self, requests: Sequence[ScoreRequest], desc: str,
+               temperatures: tuple[float, ...]) -> dict[float, list[TokenScores]]:
         planned = self._variants(requests)
         # one variant per (request k, its j-th variant); stable sort: request order, then variant order
         variants = [(k, j) for k, p in enumerate(planned) for j in range(len(p.positions))]
         variants.sort(key=lambda v: len(planned[v[0]].rows[v[1]]))
-        logprobs = [np.zeros(len(p.positions), dtype=np.float32) for p in planned]
+        logprobs = [np.zeros((len(p.positions), len(temperatures)), dtype=np.float32) for p in planned]
         with torch.inference_mode(), scoring_numerics(), _progress(len(variants), desc, self.progress) as bar:
             for batch in self._batches(variants, lambda v: len(planned[v[0]].rows[v[1]])):
                 values = self._score_batch([planned[k].rows[j] for k, j in batch],
                                            [planned[k].positions[j] for k, j in batch],
-                                           [planned[k].targets[j] for k, j in batch])
+                                           [planned[k].targets[j] for k, j in batch], temperatures)
                 for (k, j), value in zip(batch, values):
                     logprobs[k][j] = value
                 bar.update(len(batch))
-        return [TokenScores(p.targets, p.offsets, tuple(lp.tolist())) for p, lp in zip(planned, logprobs)]
+        return {t: [TokenScores(p.targets, p.offsets, tuple(lp[:, i].tolist())) for p, lp in zip(planned, logprobs)]
+                for i, t in enumerate(temperatures)}
 
     def _batches(self, items: list, length_of):
         """Consecutive chunks of at most `batch_size` items and `max_tokens` padded tokens."""
@@ -191,15 +211,19 @@ class ScoringEngine:
         if batch:
             yield batch
 
-    def _score_batch(self, rows: list[tuple[int, ...]], positions: list[int], targets: list[int]) -> np.ndarray:
-        """fp32 log P(targets[i] | rows[i] with position i masked), LM head only at the masked positions."""
+    def _score_batch(self, rows: list[tuple[int, ...]], positions: list[int], targets: list[int],
+                     temperatures: tuple[float, ...] = (1.0,)) -> np.ndarray:
+        """fp32 log P_T(targets[i] | rows[i] with position i masked) `[n, len(temperatures)]`, LM head only at
+        the masked positions; column t is at temperature `temperatures[t]` (log softmax(log P / T))."""
         input_ids, attention_mask = self._pad(rows)
         batch_index = torch.arange(len(rows), device=input_ids.device)
         position = torch.tensor(positions, device=input_ids.device)
         targets = torch.tensor(targets, dtype=torch.long, device=input_ids.device)
         input_ids[batch_index, position] = self.tokenizer.mask_token_id
         logprobs = self.model.masked_logprobs(input_ids, attention_mask, batch_index, position)
-        return logprobs.gather(1, targets[:, None])[:, 0].float().cpu().numpy()
+        columns = [(logprobs if t == 1.0 else torch.log_softmax(logprobs.float() / t, dim=-1)).gather(1, targets[:, None])
+                   for t in temperatures]
+        return torch.cat(columns, dim=1).float().cpu().numpy()
 
     def _pad(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(r) for r in rows)

@@ -73,3 +73,31 @@ def save_tiny_run(run_dir: str | Path, steps: tuple[int, ...] = (0, 50, 100), se
         save_tiny_checkpoint(run_dir / "checkpoints" / f"step-{step:07d}", step, total, seed=seed + k)
     save_tiny_checkpoint(run_dir / "model", total, total, seed=seed + len(steps) - 1)
     return run_dir
+
+
+class PlantedLM:
+    """A `MaskedLM` whose prediction at every masked position is one fixed distribution: softmax(`logits`).
+
+    Ignores its input, so scores have closed forms: a token's masked log-probability is
+    `log_softmax(logits)[token]` wherever it stands (`log_softmax(logits / T)` at temperature T). Tests plant
+    a preference (a high logit for one token) and check a scorer against the hand-computed answer.
+    """
+
+    def __init__(self, logits):
+        import torch
+
+        self.logits = torch.as_tensor(logits, dtype=torch.float32)
+        self.device = torch.device("cpu")
+
+    def hidden_states(self, input_ids, attention_mask):
+        import torch
+
+        return torch.zeros((*input_ids.shape, 4))
+
+    def lm_head(self, hidden):
+        return self.logits.expand(*hidden.shape[:-1], -1)
+
+    def masked_logprobs(self, input_ids, attention_mask, batch_index, positions):
+        import torch
+
+        return torch.log_softmax(self.logits, dim=-1).expand(len(batch_index), -1).clone()

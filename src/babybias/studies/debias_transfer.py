@@ -8,8 +8,10 @@ gender, race, religion, as the seed paper and bias-bench ran them; gender when a
 - post-model (`post_model`: inlp, sentence_debias, self_debias): `babybias evaluate debias=<method>
   debias.bias_type=<type>`, which fits the method for that bias type when its artifact is missing and scores
   the debiased model;
-- intra-model (`intra_model`: cda, dropout): `babybias pretrain debias=<method> init_from=<baseline>`
-  (continued pretraining; CDA of the bias type, dropout once for all types), then evaluate it.
+- intra-model (`intra_model`: cda, dropout, cds, orthogonal_ewc): `babybias pretrain debias=<method>
+  init_from=<baseline>` (continued pretraining for cda and dropout, the seed paper's fine-tuning recipes for cds
+  and orthogonal_ewc; CDA of the bias type, the others, which have no bias type, once for all types), then
+  evaluate it.
 
 The bias change of a method is (debiased - baseline) per metric of the bias type, as bias-bench reports
 them: the CrowS-Pairs category (gender, race-color, religion), the StereoSet domain (gender, race, religion)
