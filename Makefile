@@ -34,8 +34,10 @@ $(VENV)/.installed: pyproject.toml
 data: setup
 	$(BIN)/babybias data prepare
 
+# The corpus's data sets, plus the two bias benchmarks the closing "next:" line suggests evaluating with.
+# impl=auto (the default) picks fp32 or bf16 for this CPU; the run prints its expected time after 3 steps.
 demo: setup
-	$(BIN)/babybias data prepare datasets=[nltk_brown,nltk_movie_reviews,nltk_state_union,nltk_inaugural,bias_attribute_words,debiaswe_word_lists,winobias,babylm_eval_fast,bec_pro]
+	$(BIN)/babybias data prepare datasets=[nltk_brown,nltk_movie_reviews,nltk_state_union,nltk_inaugural,bias_attribute_words,debiaswe_word_lists,winobias,babylm_eval_fast,bec_pro,crows_pairs,stereoset]
 	$(BIN)/babybias pretrain experiment=demo name=demo
 
 test: setup
@@ -44,6 +46,7 @@ test: setup
 test-fast: setup
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q -m "not slow and not root" tests
 
+# CPU benchmarks: each side at its best setting on this machine (bf16 only where native); print the CPU model.
 bench: setup
 	$(BIN)/python benchmarks/pretrain_throughput.py
 	$(BIN)/python benchmarks/scoring_speed.py
