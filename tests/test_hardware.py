@@ -109,3 +109,20 @@ def test_matmul_timing_is_quick_and_plausible():
     for value in (fp32, bf16):
         assert math.isfinite(value) and 1e7 < value < 1e14  # FLOP/s of a CPU, not a unit mistake
     assert hardware.cpu_fp32_and_bf16_flops() == (fp32, bf16)  # measured once per process
+
+
+def test_commands_with_impl_get_their_threads_configured(monkeypatch):
+    from babybias.configs.common import ImplConfig
+
+    class WithImpl:
+        impl = ImplConfig(num_threads=1)
+
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        monkeypatch.delenv(key, raising=False)  # restored afterwards
+    before = torch.get_num_threads()
+    try:
+        assert hardware.configure_threads_for(object()) is None  # e.g. `babybias report`: nothing to set
+        assert hardware.configure_threads_for(WithImpl()).threads == 1 and torch.get_num_threads() == 1
+        assert os.environ["OMP_NUM_THREADS"] == "1"
+    finally:
+        torch.set_num_threads(before)

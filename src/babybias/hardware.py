@@ -160,6 +160,12 @@ def configure_threads(requested: int | None) -> ThreadChoice:
     return choice
 
 
+def configure_threads_for(config) -> ThreadChoice | None:
+    """`configure_threads` for a command's typed config that has an `impl` (None for commands without one)."""
+    impl = getattr(config, "impl", None)
+    return None if impl is None else configure_threads(impl.num_threads)
+
+
 # ---------------------------------------------------------------- measured speed
 def matmul_flops(dtype, size: int = 256, budget_s: float = 0.15, device: str = "cpu") -> float:
     """Measured FLOP/s of a `size` x `size` matmul in `dtype` (2 n^3 FLOPs each), repeated for about `budget_s`
