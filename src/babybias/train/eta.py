@@ -34,6 +34,8 @@ class ExpectedTime:
         return time.perf_counter()
 
     def __call__(self, step: int) -> None:
+        if self.end >= self.total_steps:  # too short a run to be worth a forecast
+            return
         if step == self.begin:
             self._t0 = self._now()
         elif step == self.end:
