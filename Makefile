@@ -36,9 +36,11 @@ data: setup
 
 # The corpus's data sets, plus the two bias benchmarks the closing "next:" line suggests evaluating with.
 # impl=auto (the default) picks fp32 or bf16 for this CPU; the run prints its expected time after 3 steps.
+# Extra overrides: make demo DEMO_ARGS="impl=cpu name=demo_fp32"
+DEMO_ARGS ?=
 demo: setup
 	$(BIN)/babybias data prepare datasets=[nltk_brown,nltk_movie_reviews,nltk_state_union,nltk_inaugural,bias_attribute_words,debiaswe_word_lists,winobias,babylm_eval_fast,bec_pro,crows_pairs,stereoset]
-	$(BIN)/babybias pretrain experiment=demo name=demo
+	$(BIN)/babybias pretrain experiment=demo name=demo $(DEMO_ARGS)
 
 test: setup
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q -p no:cacheprovider tests
