@@ -1,7 +1,8 @@
 """Pretraining throughput on the machine at hand: the babybias trainer vs `transformers.Trainer`, and CPU MFU.
 
-    python benchmarks/pretrain_throughput.py [--layers 12] [--hidden 384] [--steps 20] [--rounds 2] [--compile]
-        [--compare trainer]
+    python benchmarks/pretrain_throughput.py [--layers 12] [--hidden 384] [--steps 10] [--rounds 2] [--compile]
+        [--threads N] [--compare trainer,architectures]
+
 
 Both sides train the same BertForMaskedLM (default: the `babylm` architecture, 12 x 384, 6 heads, vocabulary
 16,384) from the same initial weights on the same packed 128-token blocks, batch 32, AdamW, warmup + linear
@@ -19,8 +20,10 @@ matmul FLOP/s *measured here* in the same precision on the same threads (best of
 per wall second and, less sensitive to a shared machine's load, per CPU second of this process.
 
 The blocks are random token ids (the speed of a dense model does not depend on which ids it sees), so the
-benchmark needs no data. Another comparison is one function `compare_<name>(args, bench) -> list[Row]`
-registered in COMPARISONS and chosen with `--compare`.
+benchmark needs no data. Each comparison is one function `compare_<name>(args, bench) -> list[Row]` registered in
+COMPARISONS and chosen with `--compare` (several: comma-separated); the first row is divided by each other:
+`trainer` (the default) and `architectures` (BERT vs LTG-BERT of the same size, both with the babybias trainer;
+also `--architectures`).
 """
 
 from __future__ import annotations
@@ -201,11 +204,9 @@ def pretrain_config(bench: Bench, *extra: str):
 
 
 def model_flops_per_token(model, cfg) -> float:
-    from babybias.model import count_parameters
-    from babybias.train.precision import flops_per_token
+    from babybias.model import training_flops_per_token
 
-    return flops_per_token(count_parameters(model, exclude_embeddings=True), cfg.model.num_layers,
-                           cfg.model.hidden_size, cfg.train.seq_len)
+    return training_flops_per_token(model, cfg.model, cfg.train.seq_len)
 
 
 def run_babybias(cfg, bench: Bench) -> tuple[Timing, float]:
@@ -273,7 +274,24 @@ def compare_trainer(args, bench: Bench) -> list[Row]:
                      args.rounds)
 
 
-COMPARISONS: dict[str, Callable[[argparse.Namespace, Bench], list[Row]]] = {"trainer": compare_trainer}
+def compare_architectures(args, bench: Bench) -> list[Row]:
+    """BERT vs LTG-BERT of the same size, both trained by the babybias trainer (same data, threads, precision).
+
+    Same layers, hidden size and heads; feed-forward parameters matched (LTG-BERT's GEGLU intermediate 8H/3, as its
+    base 2048 vs BERT's 3072)."""
+    import dataclasses
+
+    cfg = pretrain_config(bench)
+    ltg = dataclasses.replace(cfg.model, name="ltg_bert", architecture="ltg_bert", layer_norm_eps=1e-7,
+                              intermediate_size=round(8 * args.hidden / 3))
+    ltg_cfg = dataclasses.replace(cfg, model=ltg)
+    return alternate({f"BERT (intermediate {cfg.model.intermediate_size})": lambda: run_babybias(cfg, bench),
+                      f"LTG-BERT (intermediate {ltg.intermediate_size})": lambda: run_babybias(ltg_cfg, bench)},
+                     args.rounds)
+
+
+COMPARISONS: dict[str, Callable[[argparse.Namespace, Bench], list[Row]]] = {
+    "trainer": compare_trainer, "architectures": compare_architectures}
 
 
 def main() -> None:
@@ -292,7 +310,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternate the sides this many times (ABBA)")
     parser.add_argument("--threads", type=int, default=None, help="default: this process's share of the CPUs")
     parser.add_argument("--compare", default="trainer", help=f"comma-separated, of: {', '.join(COMPARISONS)}")
+    parser.add_argument("--architectures", action="store_true", help="= --compare architectures")
     args = parser.parse_args()
+    if args.architectures:
+        args.compare = "architectures"
     unknown = set(args.compare.split(",")) - set(COMPARISONS)
     if unknown:
         parser.error(f"unknown comparison(s) {sorted(unknown)}; known: {sorted(COMPARISONS)}")
