@@ -198,6 +198,7 @@ def pretrain_config(bench: Bench, *extra: str):
         f"train.steps={a.warmup + a.steps}", f"train.batch_size={a.batch}", f"train.seq_len={a.seq_len}",
         "train.warmup_steps=10", "train.lr=5e-4", "train.checkpoint_steps=[]", "train.validation_blocks=0",
         "train.log_every=1000000", "wandb=off", f"paths.runs={bench.root}/runs", f"paths.cache={bench.root}/cache",
+        *([f"model.hidden_dropout={a.dropout}", f"model.attention_dropout={a.dropout}"] if a.dropout is not None else []),
         *extra,
     ]
     return compose_command("pretrain", overrides)
@@ -309,6 +310,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile both sides (~60 s start each)")
     parser.add_argument("--rounds", type=int, default=2, help="alternate the sides this many times (ABBA)")
     parser.add_argument("--threads", type=int, default=None, help="default: this process's share of the CPUs")
+    parser.add_argument("--dropout", type=float, default=None,
+                        help="hidden and attention dropout of both sides (default: the babylm config's 0.1; with 0 "
+                             "attention takes SDPA's fused CPU kernel and no dropout masks are drawn)")
     parser.add_argument("--compare", default="trainer", help=f"comma-separated, of: {', '.join(COMPARISONS)}")
     parser.add_argument("--architectures", action="store_true", help="= --compare architectures")
     args = parser.parse_args()
@@ -326,7 +330,9 @@ def main() -> None:
     print(f"threads {threads.threads} ({threads.reason}); precision {precision} (bf16 only where native); "
           f"measured matmul peak {peak.flops / 1e9:.1f} GFLOP/s, {peak.flops_per_cpu_s / 1e9:.1f} GFLOP/CPU-s "
           f"({precision}, {peak.size}x{peak.size})")
-    print(f"model: babylm {args.layers}x{args.hidden} ({args.heads} heads, vocab {args.vocab}); batch {args.batch} "
+    dropout = "config's" if args.dropout is None else args.dropout
+    print(f"model: babylm {args.layers}x{args.hidden} ({args.heads} heads, vocab {args.vocab}, dropout {dropout}); "
+          f"batch {args.batch} "
           f"x {args.seq_len}; {args.steps} timed steps after {args.warmup} per run, {args.rounds} round(s)", flush=True)
     with tempfile.TemporaryDirectory(prefix="babybias-bench-") as tmp:
         root = Path(tmp)
