@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml
 data: setup
 	$(BIN)/babybias data prepare
 
-# The corpus's data sets, plus the two bias benchmarks the closing "next:" line suggests evaluating with.
+# The corpus's data sets, the BabyLM fast set and BEC-Pro, and the two bias benchmarks of the closing "next:" line.
 # impl=auto (the default) picks fp32 or bf16 for this CPU; the run prints its expected time after 3 steps.
 # Extra overrides: make demo DEMO_ARGS="impl=cpu name=demo_fp32"
 DEMO_ARGS ?=
