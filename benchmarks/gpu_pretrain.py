@@ -4,9 +4,10 @@
         [--steps 30] [--warmup 10] [--no-compile] [--peak-tflops 989]
 
 Each configuration runs the project's own `Pretrainer` (the code path of `babybias pretrain`, with
-`impl=gpu_bf16` or `impl=gpu_bf16_compile`) on random packed blocks (the speed of a dense model does not depend
-on which ids it sees, so no data is needed), timed from the end of step `--warmup` to the end of the last
-step with CUDA synchronized at both ends, so start-up and compilation are excluded.
+`impl=auto`: bf16 autocast on a GPU with bf16, TF32 for the rest; +/- compile) on random packed blocks (the
+speed of a dense model does not depend on which ids it sees, so no data is needed), timed from the end of step
+`--warmup` to the end of the last step with CUDA synchronized at both ends, so start-up and compilation are
+excluded.
 
 MFU = model FLOPs per token x tokens/s / the GPU's dense bf16 peak, with model FLOPs per token
 6 N + 12 L H T (N = parameters without embeddings; Kaplan et al. 2020, PaLM appendix B) — the FLOPs of the
@@ -42,9 +43,9 @@ VOCAB = {"babylm": 16384, "bert_base": 30522, "tiny": 1024}
 def compose(model: str, compile_: bool, args, root: Path):
     from babybias.launch.compose import compose_command
 
-    impl = ("gpu_bf16_compile" if compile_ else "gpu_bf16") if args.device == "cuda" else "cpu_bf16"
+    # impl=auto on the chosen device: bf16 where the GPU (or CPU, in --smoke) has it natively, as `babybias pretrain`
     overrides = [
-        f"model={model}", f"impl={impl}", f"impl.compile={str(compile_).lower()}",
+        f"model={model}", "impl=auto", f"impl.device={args.device}", f"impl.compile={str(compile_).lower()}",
         f"train.steps={args.warmup + args.steps}", f"train.batch_size={args.batch}", f"train.seq_len={args.seq_len}",
         "train.warmup_steps=5", "train.checkpoint_steps=[]", "train.validation_blocks=0",
         "train.log_every=1000000", "wandb=off", f"paths.runs={root}/runs", f"paths.cache={root}/cache",
@@ -115,8 +116,11 @@ def main() -> None:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("no CUDA GPU visible: this benchmark needs one (use --device cpu --smoke to check the script)")
         raise SystemExit(2)
+    from babybias.train import precision
+
+    precision.set_tf32(args.device == "cuda")  # as `babybias pretrain` trains: TF32 for the fp32 matmuls left
     name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
-    print(f"device: {name}; torch {torch.__version__}; batch {args.batch} x {args.seq_len}, bf16 autocast; "
+    print(f"device: {name}; torch {torch.__version__}; batch {args.batch} x {args.seq_len}, impl=auto; "
           f"{args.steps} timed steps after {args.warmup}")
     compiles = [False] if args.no_compile else [False, True]
     with tempfile.TemporaryDirectory(prefix="babybias-gpu-bench-") as tmp:

@@ -8,7 +8,8 @@ vocab 16,384) with random weights, and the tokenizer a 16,384-piece WordPiece tr
 corpus (speed depends on the architecture and on token counts, not on the weights). Both methods score
 every token of both sentences of the same first pairs of the file; the slow loop runs on the first
 `--loop-pairs` of them and its pairs/s is extrapolated (it is linear in pairs). The two are timed in
-`--rounds` interleaved rounds so that both see the same background load. The two are checked to
+`--rounds` interleaved rounds (ABAB, one process) so that both see the same background load, and the spread
+of the per-round speed-ups is printed (a wide spread means the machine's load moved). The two are checked to
 agree to 1e-4 on the shared pairs. `--full-eval` also times CrowS-Pairs (all pairs) + StereoSet +
 BLiMP-fast (200 pairs per phenomenon) through the engine.
 """
@@ -75,8 +76,9 @@ def main() -> None:
     parser.add_argument("--blimp-limit", type=int, default=200,
                         help="BLiMP pairs per phenomenon timed in --full-eval; below 200 the time is extrapolated")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    from babybias import hardware
+
+    threads = hardware.configure_threads(args.threads)
 
     from babybias.metrics import crows_pairs
     from babybias.scoring import HFMaskedLM, ScoringEngine, load_masked_lm
@@ -93,7 +95,7 @@ def main() -> None:
     n_params = sum(p.numel() for p in hf.parameters())
     print(f"model: {n_params / 1e6:.1f} M parameters, vocab {hf.config.vocab_size}, "
           f"{hf.config.num_hidden_layers} x {hf.config.hidden_size}; device {model.device}, {args.precision}, "
-          f"threads {torch.get_num_threads()}, batch {args.batch_size}")
+          f"threads {threads.threads} ({threads.reason}), batch {args.batch_size}; CPU {hardware.cpu_model_name()}")
 
     pairs = crows_pairs.load_crows_pairs(root / "crows_pairs" / "crows_pairs_anonymized.csv")
     pairs = pairs[: args.pairs] if args.pairs else pairs
@@ -101,21 +103,24 @@ def main() -> None:
     n_tokens = sum(len(engine.encode(r).positions) for r in requests)
     engine.score(requests[:4])  # warm-up (allocator, kernels)
 
-    # Interleaved rounds: each round times the engine on its share of the pairs, then the loop on its share,
-    # so both see the same background load (this CPU is shared; load swings would otherwise decide the ratio).
+    # Interleaved rounds (ABAB, in this one process): each round times the engine on its share of the pairs, then
+    # the loop on its share, so both see the same background load (a shared CPU's load swings would otherwise
+    # decide the ratio); the per-round speed-ups show how much the load moved.
     n_loop = min(args.loop_pairs, len(pairs))
     rounds = max(1, min(args.rounds, n_loop))
     t_batched = t_loop = 0.0
-    batched, loop = [], []
+    batched, loop, per_round = [], [], []
     for r in range(rounds):
         b0, b1 = len(pairs) * r // rounds, len(pairs) * (r + 1) // rounds
         l0, l1 = n_loop * r // rounds, n_loop * (r + 1) // rounds
         start = time.perf_counter()
         batched += engine.score(requests[2 * b0: 2 * b1])
-        t_batched += time.perf_counter() - start
+        t_b = time.perf_counter() - start
         start = time.perf_counter()
         loop += [one_forward_per_mask(hf, tokenizer, q, model.device) for q in requests[2 * l0: 2 * l1]]
-        t_loop += time.perf_counter() - start
+        t_l = time.perf_counter() - start
+        t_batched, t_loop = t_batched + t_b, t_loop + t_l
+        per_round.append(((b1 - b0) / t_b) / ((l1 - l0) / t_l))
     loop_requests = requests[: 2 * n_loop]
     diff = max(float(np.max(np.abs(np.subtract(a.logprobs, b.logprobs)))) for a, b in zip(batched, loop))
 
@@ -124,7 +129,10 @@ def main() -> None:
     print(f"batched engine       : {batched_rate:8.2f} pairs/s  ({t_batched:.1f} s, {n_tokens / t_batched:.0f} variants/s)")
     print(f"one forward per mask : {loop_rate:8.2f} pairs/s  ({t_loop:.1f} s; extrapolated to {len(pairs)} pairs: "
           f"{len(pairs) / loop_rate:.1f} s)")
-    print(f"speed-up             : {batched_rate / loop_rate:8.2f} x   (max |delta logprob| = {diff:.2e})")
+    print(f"speed-up             : {batched_rate / loop_rate:8.2f} x   (max |delta logprob| = {diff:.2e}; goal >= 4x)")
+    spread = np.quantile(per_round, [0.0, 0.5, 1.0])
+    print(f"per-round speed-up   : min {spread[0]:.2f} x, median {spread[1]:.2f} x, max {spread[2]:.2f} x "
+          f"over {rounds} interleaved rounds")
     if args.full_eval:
         full_eval(engine, root, args.blimp_limit)
 

@@ -107,6 +107,9 @@ def run_hydra_command(command: str, args: list[str], config_path: str | None = N
         typed = None
         try:
             typed = OmegaConf.to_object(cfg)
+            from babybias.hardware import configure_threads_for
+
+            configure_threads_for(typed)  # threads before torch does any work
             module = importlib.import_module(module_name)
             module.run(typed)
         except BabybiasError as err:

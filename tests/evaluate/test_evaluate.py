@@ -42,6 +42,7 @@ def test_evaluate_writes_reuses_and_forces(tiny_run, small_data, tmp_path):
     direct = crows_pairs.compute(pairs, engine.score(crows_pairs.requests_for(pairs)))
     assert result["summary"]["metric_score"] == pytest.approx(direct.summary["metric_score"])
     assert result["summary"]["n_pairs"] == 8 and result["checkpoint"]["step"] == 100
+    assert result["engine"]["precision"] == "fp32"  # impl=auto (the default) picks training precision only
     assert result["checkpoint"]["fraction"] == pytest.approx(1.0)
     assert len((eval_dir / "crows_pairs.examples.jsonl").read_text().splitlines()) == 8
     pppl = json.loads((eval_dir / "pppl.json").read_text())

@@ -86,9 +86,14 @@ def test_sync_finds_offline_runs_and_explains_a_failed_upload(tmp_path, monkeypa
 @pytest.mark.slow
 def test_local_launcher_runs_the_sweep_and_a_rerun_skips_done_runs(tmp_path):
     t = time.time()
+    from babybias.hardware import usable_cpus
+
     run_sweep(tmp_path, "seed=0,1", "steps=3", "step_seconds=0.01", "hydra/launcher=local")
     for seed in (0, 1):
         assert (tmp_path / "runs" / "toy" / f"seed={seed}" / "toy" / "DONE").exists()
+        # two jobs at once: each gets half the CPUs (never two threads each on two cores)
+        threads = json.loads((tmp_path / "runs" / "toy" / f"seed={seed}" / "toy" / "result.json").read_text())["threads"]
+        assert threads["threads"] == max(1, usable_cpus() // 2) and "/ 2 local jobs" in threads["reason"]
     first = json.loads((latest_sweep(tmp_path) / "jobs.json").read_text())
     assert first["cluster"] == "local" and all(e["job_id"] for e in first["jobs"])
     time.sleep(1.1)  # sweep dirs are named by the second
@@ -96,4 +101,6 @@ def test_local_launcher_runs_the_sweep_and_a_rerun_skips_done_runs(tmp_path):
     rerun = json.loads((latest_sweep(tmp_path) / "jobs.json").read_text())
     assert [e.get("skipped") for e in rerun["jobs"]] == ["DONE", "DONE", None]
     assert Path(rerun["jobs"][2]["run_dir"], "DONE").exists()
+    alone = json.loads(Path(rerun["jobs"][2]["run_dir"], "result.json").read_text())["threads"]
+    assert alone["threads"] == usable_cpus()  # the only job started: all the CPUs
     print(f"local sweeps: {time.time() - t:.1f} s")

@@ -1,5 +1,6 @@
-"""`babybias pretrain -m ... hydra/launcher=slurm` for real: a tiny 2-run sweep, and a preempted run that is
-requeued and ends bit-identical to an uninterrupted one (same losses, same weights)."""
+"""`babybias pretrain -m ... hydra/launcher=slurm` for real: a tiny 2-run sweep, a preempted run that is
+requeued and ends bit-identical to an uninterrupted one (same losses, same weights), and one run trained by two
+Slurm tasks (DDP over gloo) that equals a single process bit for bit."""
 
 from __future__ import annotations
 
@@ -108,4 +109,40 @@ def test_preempted_pretrain_is_requeued_and_matches_an_uninterrupted_run(slurm_c
     assert len(losses(run_dir)) == len(losses(straight)) == 150  # no step lost or repeated
     assert losses(run_dir) == losses(straight)  # exactly equal floats
     a, b = load_file(straight / "model" / "model.safetensors"), load_file(run_dir / "model" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_two_tasks_per_node_train_one_run_equal_to_a_single_process(slurm_cluster, pretrain_env):
+    """`hydra.launcher.tasks_per_node=2`: two Slurm tasks, one DDP run (gloo on CPU), one run directory.
+
+    With dropout 0 it equals, bit for bit, one process that accumulates gradients over the same two halves of
+    each batch (`impl.micro_batch_size` = the per-rank batch): DDP's mean of 2 x (half-batch gradient / n) is the
+    same float as the sum of the two half-batch gradients / n. (Without that split a single process sums in
+    another order: equal to ~1e-7, as tests/train/test_ddp.py checks for torchrun.)"""
+    from safetensors.torch import load_file
+
+    import torch
+
+    root, env = pretrain_env
+    common = ["experiment=slurm_tiny", "seed=4", "model.hidden_dropout=0.0", "model.attention_dropout=0.0"]
+    # threads from Slurm here (impl.num_threads=null): one per task, from SLURM_CPUS_PER_TASK=1
+    pretrain_sweep(root, env, *common, "name=ddp2", "impl.num_threads=null", "hydra/launcher=slurm",
+                   "hydra.launcher.tasks_per_node=2")
+    entry = json.loads((latest_sweep(root) / "jobs.json").read_text())["jobs"][0]
+    ddp = Path(entry["run_dir"])
+    assert (ddp / "DONE").exists() and sorted(p.name for p in (root / "runs" / "ddp2").rglob("pretrain")) == ["pretrain"]
+    assert not any(p.name.startswith("rank") for p in ddp.iterdir())
+    meta = json.loads((ddp / "meta.json").read_text())
+    assert meta["world_size"] == 2 and meta["threads"] == 1 and "SLURM_CPUS_PER_TASK=1" in meta["threads_reason"]
+    for task in (0, 1):  # both tasks ran and ended well; only rank 0 wrote and printed
+        log = Path(entry["stdout"].replace("_0_log.out", f"_{task}_log.out")).read_text()  # submitit: one per task
+        assert "Job completed successfully" in log and ("run dir:" in log) is (task == 0)
+
+    single = subprocess.run([sys.executable, "-m", "babybias.cli", "pretrain", *common, "name=single",
+                             "impl.micro_batch_size=4", f"hydra.searchpath=[file://{root}/conf]"],
+                            cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stdout + single.stderr
+    one = root / "runs" / "single" / "pretrain"
+    assert len(losses(ddp)) == 6 and losses(ddp) == losses(one)  # exactly equal floats
+    a, b = load_file(ddp / "model" / "model.safetensors"), load_file(one / "model" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

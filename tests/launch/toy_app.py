@@ -68,8 +68,12 @@ def run(cfg: ToyConfig) -> int:
                 atomic_write_json(ckpt, state)
                 run_dir.log({"event": "preempted", "step": state["step"], "signal": stop.signum})
                 raise SystemExit(PREEMPTED_EXIT_CODE)
-    # what a command would hand to wandb.init: the launcher may have made an online run offline
-    atomic_write_json(run_dir / "result.json", {**state, "wandb_env": os.environ.get("WANDB_MODE")})
+    # what a command would hand to wandb.init (the launcher may have made an online run offline), and the
+    # threads a command would run on (the local launcher divides the CPUs among the jobs it starts together)
+    from babybias.hardware import choose_threads
+
+    atomic_write_json(run_dir / "result.json", {**state, "wandb_env": os.environ.get("WANDB_MODE"),
+                                                "threads": choose_threads(None).as_dict()})
     run_dir.mark_done(state)
     return state["value"]
 

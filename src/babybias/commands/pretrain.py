@@ -34,16 +34,13 @@ def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
     """
     from babybias.train import distributed, precision
 
-    import torch
-
     if cfg.debias.is_finetuned:  # the seed's fine-tuning recipes (cds, orthogonal_ewc) have their own small loop
         from babybias.debias import finetune
 
         return finetune.run(cfg, on_step_end)
-    if cfg.impl.num_threads:
-        torch.set_num_threads(cfg.impl.num_threads)
     dist = distributed.from_env()
-    device = precision.resolve_device(cfg.impl, dist.local_rank)
+    runtime = precision.start_training(cfg.impl, dist.local_rank, announce=dist.is_main)  # threads first
+    device = runtime.device
     distributed.init(dist, device)
     requested_seed = cfg.seed
     cfg.seed = _shared_seed(cfg.seed, dist)
@@ -66,12 +63,13 @@ def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
                                            fix="wait for the other run to finish, or choose another name=")
         if run_dir.done and not cfg.force:  # finished while we waited for the lock
             return None
-        return _run_locked(cfg, run_dir, requested_seed, dist, device, on_step_end)
+        return _run_locked(cfg, run_dir, requested_seed, dist, runtime, on_step_end)
 
 
-def _run_locked(cfg: PretrainConfig, run_dir: RunDir, requested_seed: int | None, dist, device,
+def _run_locked(cfg: PretrainConfig, run_dir: RunDir, requested_seed: int | None, dist, runtime,
                 on_step_end: Callable[[int], None] | None):
     from babybias.train import distributed
+    from babybias.train.eta import ExpectedTime, chain
     from babybias.train.loop import Pretrainer
     from babybias.train.signals import PREEMPTED_EXIT_CODE, Preempted
 
@@ -94,7 +92,7 @@ def _run_locked(cfg: PretrainConfig, run_dir: RunDir, requested_seed: int | None
     if dist.is_main:
         _prepare_run_dir(cfg, run_dir, fresh=resume_from is None)
         record_inputs(run_dir, corpus, data.tokenizer_dir)
-        run_dir.write_meta(inputs=data.inputs, device=str(device), world_size=dist.world_size,
+        run_dir.write_meta(inputs=data.inputs, **runtime.meta(), world_size=dist.world_size,
                            resumed_from=str(resume_from) if resume_from else None,
                            config_changes_on_resume=changes)
     distributed.barrier(dist)
@@ -112,7 +110,8 @@ def _run_locked(cfg: PretrainConfig, run_dir: RunDir, requested_seed: int | None
             append_jsonl(run_dir.path / "metrics.jsonl", {"step": trainer.step, "event": "config_changed",
                                                           "changes": changes})
     try:
-        result = trainer.fit(on_step_end=on_step_end)
+        expected = ExpectedTime(trainer.step, cfg.train.steps, runtime.device) if dist.is_main else None
+        result = trainer.fit(on_step_end=chain(expected, on_step_end))
     except Preempted as stop:
         if dist.is_main:
             print(f"stopped by signal at step {stop.step}; checkpoint {stop.checkpoint}; rerun the same command to resume")
@@ -123,6 +122,9 @@ def _run_locked(cfg: PretrainConfig, run_dir: RunDir, requested_seed: int | None
                            "validation_loss": result.validation_loss})
         val = "" if result.validation_loss is None else f"  validation loss: {result.validation_loss:.4f}"
         print(f"run dir: {run_dir.path.resolve()}  final loss: {result.final_loss:.4f}{val}")
+        if not cfg.dryrun:
+            print(f"next: babybias evaluate run={cfg.name} eval=[crows_pairs,stereoset]   (bias of this model; "
+                  "`babybias data prepare datasets=[crows_pairs,stereoset]` first if they are not prepared)")
     distributed.destroy(dist)
     return result
 

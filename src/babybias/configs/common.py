@@ -36,14 +36,16 @@ class ImplConfig:
 
     device: str = "auto"
     """auto | cpu | cuda | cuda:N"""
-    precision: str = "fp32"
-    """fp32 | bf16 | fp16 (autocast; fp16 uses a GradScaler). Log-probabilities are always fp32."""
+    precision: str = "auto"
+    """Training autocast: auto | fp32 | bf16 | fp16 (fp16 uses a GradScaler). auto = bf16 on a GPU with bf16, else
+    fp16; bf16 on a CPU with native bf16 (avx512_bf16/amx_bf16), else fp32. Scoring is fp32 whatever this says."""
     compile: bool = False
     """torch.compile the model (first step is slow: 50-60 s on CPU)."""
     micro_batch_size: Optional[int] = None
     """Split each optimizer batch into micro-batches of this size (gradient accumulation); null = no split."""
     num_threads: Optional[int] = None
-    """torch intra-op threads; null = torch default."""
+    """torch intra-op (OpenMP/MKL) threads; null = this process's share of the CPUs it may use (affinity, Slurm's
+    cpus_per_task, divided among the jobs of a local sweep and the ranks on this machine)."""
     dataloader_workers: int = 0
     """Background threads preparing the next batches (cut, mask, pin for the GPU) while the model trains; 0 = in
     the training loop. Batches depend only on (seed, step), so this changes no result; helps on GPUs only."""
@@ -57,8 +59,9 @@ class ImplConfig:
 
         from babybias.errors import ConfigError
 
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ConfigError(f"impl.precision={self.precision!r} is not known", fix="use impl.precision=fp32|bf16|fp16")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ConfigError(f"impl.precision={self.precision!r} is not known",
+                              fix="use impl.precision=auto|fp32|bf16|fp16 (or impl=auto)")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
             raise ConfigError(f"impl.device={self.device!r} is not known", fix="use impl.device=auto|cpu|cuda|cuda:N")
         for key in ("micro_batch_size", "num_threads"):

@@ -30,6 +30,8 @@ def compose_command(command: str, overrides: Sequence[str] = ()) -> Any:
 def run_command(command: str, overrides: Sequence[str] = ()) -> Any:
     """Compose and run `babybias <command> <overrides...>` in this process; returns what `run` returns."""
     from babybias.cli import COMMANDS
+    from babybias.hardware import configure_threads_for
 
     cfg = compose_command(command, overrides)
+    configure_threads_for(cfg)  # as the CLI does: this process's share of the CPUs, or impl.num_threads
     return importlib.import_module(COMMANDS[command][0]).run(cfg)

@@ -13,11 +13,12 @@ submitit's: its SIGUSR1 handler (we make submitit use USR1, not its default USR2
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, List, Optional, Sequence
+from typing import Any, Iterator, List, Optional, Sequence
 
 # submitit reads the preemption signal's name when it is imported; jobs inherit this through sbatch.
 os.environ.setdefault("SUBMITIT_PREEMPT_SIGNAL", "USR1")
@@ -100,6 +101,26 @@ class SweepLauncherMixin:
         )
         return executor
 
+    @contextlib.contextmanager
+    def _cpu_sharing(self, n_jobs: int) -> Iterator[None]:
+        """Local jobs all start at once on this machine: tell them how many share its CPUs, so each runs on its
+        share of threads (`babybias.hardware.choose_threads`). Slurm gives every job its own CPUs instead."""
+        if self._EXECUTOR != "local":
+            yield
+            return
+        from babybias.hardware import LOCAL_JOBS_ENV
+
+        processes = n_jobs * int(self.params.get("tasks_per_node") or 1)  # type: ignore[attr-defined]
+        before = os.environ.get(LOCAL_JOBS_ENV)
+        os.environ[LOCAL_JOBS_ENV] = str(max(1, processes))  # submitit copies os.environ into each job
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(LOCAL_JOBS_ENV, None)
+            else:
+                os.environ[LOCAL_JOBS_ENV] = before
+
     def _sweep_config(self, overrides: Sequence[str], job_num: int) -> Any:
         from omegaconf import open_dict
 
@@ -133,7 +154,8 @@ class SweepLauncherMixin:
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()  # type: ignore[attr-defined]
         sweep_dir.mkdir(parents=True, exist_ok=True)
         planned, to_submit = self._plan(job_overrides, initial_job_idx, sweep_dir)
-        submitted = self._executor().map_array(self, *zip(*to_submit)) if to_submit else []
+        with self._cpu_sharing(len(to_submit)):
+            submitted = self._executor().map_array(self, *zip(*to_submit)) if to_submit else []
         by_num = {args[2]: job for args, job in zip(to_submit, submitted)}
         for entry in planned:
             job = by_num.get(entry["num"])

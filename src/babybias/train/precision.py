@@ -1,14 +1,27 @@
-"""Device and precision from `impl`: autocast context, GradScaler, and peak FLOP/s for MFU."""
+"""Device, precision and threads from `impl`: what `impl=auto` picks on this hardware, the autocast context, the
+GradScaler, TF32, the line a run prints and records about them, and peak FLOP/s for MFU.
+
+`impl=auto` (the default): on a CUDA GPU bf16 autocast where the GPU has bf16 (Ampere and later), else fp16 with a
+GradScaler, and TF32 matmuls for training; on a CPU bf16 autocast only where the CPU has native bf16
+(`babybias.hardware.cpu_has_native_bf16`), else fp32. Scoring never follows the training precision (it runs in
+fp32; see `babybias.scoring`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
+import sys
+from dataclasses import dataclass
 
 import torch
 
+from babybias import hardware
 from babybias.configs.common import ImplConfig
 from babybias.errors import ConfigError
+
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_device(impl: ImplConfig, local_rank: int = 0) -> torch.device:
@@ -28,17 +41,35 @@ def resolve_device(impl: ImplConfig, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def autocast_dtype(impl: ImplConfig, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: None for fp32; bf16 falls back to fp16 (+ GradScaler) on GPUs without bf16."""
-    if impl.precision == "fp32":
-        return None
+def cuda_has_bf16() -> bool:
+    """bf16 in the GPU's hardware (Ampere and later); emulated bf16 on older GPUs does not count."""
+    if "including_emulation" in inspect.signature(torch.cuda.is_bf16_supported).parameters:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    return bool(torch.cuda.is_bf16_supported())
+
+
+def training_precision(impl: ImplConfig, device: torch.device) -> tuple[str, str]:
+    """(fp32 | bf16 | fp16, why) for training on `device`: `impl.precision=auto` asks the hardware."""
+    asked = impl.precision
     if device.type == "cuda":
-        if impl.precision == "bf16" and not torch.cuda.is_bf16_supported():
-            return torch.float16
-        return torch.bfloat16 if impl.precision == "bf16" else torch.float16
-    if impl.precision == "fp16":
-        raise ConfigError("impl.precision=fp16 is for CUDA only", fix="use impl.precision=bf16 or fp32 on CPU")
-    return torch.bfloat16
+        has_bf16 = cuda_has_bf16()
+        if asked == "auto":
+            return ("bf16", "impl=auto: the GPU has bf16") if has_bf16 else \
+                ("fp16", "impl=auto: the GPU has no bf16, fp16 + GradScaler")
+        if asked == "bf16" and not has_bf16:
+            return "fp16", "impl.precision=bf16, but the GPU has no bf16: fp16 + GradScaler"
+        return asked, f"impl.precision={asked}"
+    if asked == "fp16":
+        raise ConfigError("impl.precision=fp16 is for CUDA only", fix="use impl.precision=auto (or bf16, fp32) on CPU")
+    if asked == "auto":
+        return ("bf16", "impl=auto: the CPU has native bf16") if hardware.cpu_has_native_bf16() else \
+            ("fp32", "impl=auto: the CPU has no native bf16")
+    return asked, f"impl.precision={asked}"
+
+
+def autocast_dtype(impl: ImplConfig, device: torch.device) -> torch.dtype | None:
+    """The training autocast dtype (None = fp32), as `training_precision` decides."""
+    return _DTYPES[training_precision(impl, device)[0]]
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -50,6 +81,63 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
     """Enabled only for fp16 (bf16 has fp32's exponent range and needs no loss scaling)."""
     return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
+def set_tf32(enabled: bool) -> None:
+    """TF32 for fp32 matmuls and convolutions on CUDA (training only: scoring keeps full fp32)."""
+    torch.set_float32_matmul_precision("high" if enabled else "highest")
+    torch.backends.cudnn.allow_tf32 = enabled
+
+
+def emulated_bf16_warning(impl: ImplConfig, device: torch.device) -> str | None:
+    """The warning for an explicit bf16 request on a CPU without native bf16, with the measured matmul ratio."""
+    if device.type != "cpu" or impl.precision != "bf16" or hardware.cpu_has_native_bf16():
+        return None
+    fp32, bf16 = hardware.cpu_fp32_and_bf16_flops()
+    return (f"warning: impl.precision=bf16 on a CPU without native bf16 ({hardware.cpu_model_name()}): a bf16 "
+            f"matmul measured {fp32 / bf16:.1f}x slower than fp32 here ({bf16 / 1e9:.1f} vs {fp32 / 1e9:.1f} "
+            "GFLOP/s, 256x256); training will be slower, not faster. Use impl=auto (fp32 on this CPU).")
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What a training process runs on, printed at start and recorded in meta.json."""
+
+    device: torch.device
+    hardware: str
+    precision: str
+    precision_reason: str
+    threads: int
+    threads_reason: str
+    tf32: bool
+
+    def describe(self) -> str:
+        tf32 = ", TF32 matmuls" if self.tf32 else ""
+        return (f"device {self.device} ({self.hardware}); precision {self.precision} ({self.precision_reason}{tf32}); "
+                f"{self.threads} thread(s) ({self.threads_reason})")
+
+    def meta(self) -> dict:
+        return {"device": str(self.device), "hardware": self.hardware, "precision": self.precision,
+                "precision_reason": self.precision_reason, "threads": self.threads,
+                "threads_reason": self.threads_reason, "tf32": self.tf32}
+
+
+def start_training(impl: ImplConfig, local_rank: int = 0, announce: bool = True) -> Runtime:
+    """Set this process's threads (before torch does any work), pick the device and precision, turn TF32 on for
+    training on CUDA; with `announce`, print what was chosen (and the emulated-bf16 warning) to the terminal."""
+    threads = hardware.configure_threads(impl.num_threads)
+    device = resolve_device(impl, local_rank)
+    name, reason = training_precision(impl, device)
+    tf32 = device.type == "cuda"
+    set_tf32(tf32)
+    what = torch.cuda.get_device_name(device) if device.type == "cuda" else hardware.cpu_summary()
+    runtime = Runtime(device, what, name, reason, threads.threads, threads.reason, tf32)
+    if announce:
+        print(runtime.describe(), flush=True)
+        warning = emulated_bf16_warning(impl, device)
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
+    return runtime
 
 
 # dense bf16/fp16 tensor-core peak FLOP/s, by substring of the device name (for MFU)
