@@ -153,3 +153,13 @@ def test_final_model_without_state_json_takes_the_runs_step_count(tmp_path):
     (run / "config.yaml").write_text("command: pretrain\ntrain:\n  steps: 200\n")
     final = run_checkpoints(run)[-1]
     assert (final.name, final.step, final.fraction, final.tokens_seen) == ("final", 200, 1.0, 200_000)
+
+
+def test_a_missing_data_set_fails_before_any_benchmark_is_scored(tiny_run, small_data, tmp_path):
+    partial = tmp_path / "partial-data"
+    partial.mkdir()
+    (partial / "crows_pairs").symlink_to(small_data / "crows_pairs", target_is_directory=True)
+    cfg = compose_command("evaluate", overrides(tiny_run, partial, "eval=[crows_pairs,seat,blimp]"))
+    with pytest.raises(BabybiasError, match=r"seat, blimp .*datasets=\[seat,blimp\]"):
+        evaluate_command.run(cfg)
+    assert not (tiny_run.parent / "eval" / "step-0000100" / "crows_pairs.json").exists()  # nothing scored first

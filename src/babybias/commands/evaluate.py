@@ -241,6 +241,7 @@ def run(cfg: EvaluateConfig) -> dict:
     if not cfg.target:
         raise ConfigError("nothing to evaluate", fix="pass run=<run dir or name> or checkpoint=<checkpoint dir>")
     checkpoints = select_checkpoints(cfg.target, cfg.checkpoints, cfg.paths.runs)
+    check_data_present(cfg)
     with contextlib.ExitStack() as held:
         for eval_root in sorted({c.eval_dir.parent for c in checkpoints}):
             # before any scoring: results must be writable, and one evaluate at a time writes them (pretraining of
@@ -249,6 +250,17 @@ def run(cfg: EvaluateConfig) -> dict:
                                            "evaluate the copy")
             held.enter_context(run_lock(eval_root, "babybias evaluate"))
         return _evaluate(cfg, checkpoints)
+
+
+def check_data_present(cfg: EvaluateConfig) -> None:
+    """Before any scoring: every data set of the requested benchmarks is present (checksums are verified when each
+    benchmark loads it), so a missing one fails in a second with one line naming all of them, not after the others."""
+    root = store.data_root(cfg.data)
+    names = dict.fromkeys(ds for b in cfg.eval for ds in RUNNERS[b].datasets)
+    missing = [name for name in names if not store.check(name, root, full=False).ok]
+    if missing:
+        raise BabybiasError(f"data set(s) {', '.join(missing)} of eval={list(cfg.eval)} are missing under {root}",
+                            fix=f"run `babybias data prepare datasets=[{','.join(missing)}]`")
 
 
 def _evaluate(cfg: EvaluateConfig, checkpoints: list[Checkpoint]) -> dict:
