@@ -34,11 +34,20 @@ def test_presets_compose(experiment, size):
     else:
         assert len(preset["models"]) == 2
         arms = [compose_command("pretrain", [*preset["pretrain"], *overrides]) for overrides in preset["models"].values()]
-        if (experiment, size) == ("bias_dynamics", "paper"):  # the seed paper's runs: experiment=paper_ltgbert
+        if size == "paper":  # the seed paper's runs: experiment=paper_ltgbert, LTG-BERT vs BERT-base on BabyLM 100M
             assert [a.model.architecture for a in arms] == ["ltg_bert", "bert"]
+            assert [a.model.hidden_size for a in arms] == [768, 768]
             assert all(a.train.epochs == 20 and a.corpus.sources == ["babylm_100m"] for a in arms)
-            assert arms[0].train == arms[1].train and arms[0].impl.precision == "bf16"
+            assert arms[0].train == arms[1].train and arms[0].impl.precision == "auto"  # bf16 where the GPU has it
         compose_command("evaluate", preset["evaluate"])
+
+
+@pytest.mark.parametrize("experiment", ["detox", "imbalance_sweep", "fairsisa"])
+def test_paper_premodel_and_fairsisa_presets_train_the_seed_papers_babylm(experiment):
+    preset = compose_command("study", [f"experiment={experiment}", "size=paper"]).preset
+    arm = compose_command("pretrain", preset["encoder" if experiment == "fairsisa" else "pretrain"])
+    assert arm.model.architecture == "ltg_bert" and arm.model.hidden_size == 768
+    assert arm.corpus.sources == ["babylm_100m"] and arm.train.epochs == 20 and arm.impl.precision == "auto"
 
 
 def test_study_errors_name_the_override():
