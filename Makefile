@@ -17,10 +17,10 @@ TORCH_PIP_ARGS ?=
 export WANDB_MODE ?= offline
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup data demo test test-fast bench bench-gpu clean-runs help
+.PHONY: setup data demo test test-fast lint bench bench-gpu clean-runs help
 
 help:
-	@echo "make demo | make test | make bench | make setup | make data"
+	@echo "make demo | make test | make lint | make bench | make setup | make data"
 
 setup: $(VENV)/.installed
 
@@ -47,6 +47,10 @@ test: setup
 
 test-fast: setup
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q -m "not slow and not root" tests
+
+# the rules are in pyproject.toml ([tool.ruff])
+lint: setup
+	$(BIN)/ruff check src tests benchmarks scripts
 
 # CPU benchmarks: each side at its best setting on this machine (bf16 only where native); print the CPU model.
 bench: setup

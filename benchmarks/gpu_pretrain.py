@@ -34,7 +34,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-
 from pretrain_throughput import synthetic_blocks, synthetic_tokenizer  # noqa: E402
 
 VOCAB = {"babylm": 16384, "bert_base": 30522, "tiny": 1024}

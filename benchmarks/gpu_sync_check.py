@@ -25,7 +25,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-
 from pretrain_throughput import synthetic_blocks, synthetic_tokenizer  # noqa: E402
 
 

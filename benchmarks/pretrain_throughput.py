@@ -225,8 +225,7 @@ def run_babybias(cfg, bench: Bench) -> tuple[Timing, float]:
 
 def run_hf_trainer(cfg, bench: Bench) -> tuple[Timing, float]:
     """(timing, model FLOPs per token) of a plain `transformers.Trainer` at its best setting here."""
-    from transformers import (AutoTokenizer, DataCollatorForLanguageModeling, Trainer, TrainerCallback,
-                              TrainingArguments)
+    from transformers import AutoTokenizer, DataCollatorForLanguageModeling, Trainer, TrainerCallback, TrainingArguments
 
     from babybias.model import build_model
     from babybias.runs import child_seed

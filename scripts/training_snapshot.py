@@ -27,10 +27,10 @@ def snapshot(out: Path) -> None:
     sys.path.insert(0, str(REPO / "tests" / "train"))
     import torch
     from safetensors.torch import load_file
+    from train_helpers import FakeCorpus, tiny_overrides, write_sentences
 
     import babybias.commands.pretrain as pretrain
     from babybias.launch.compose import compose_command
-    from train_helpers import FakeCorpus, tiny_overrides, write_sentences
 
     torch.set_num_threads(1)
     out.mkdir(parents=True, exist_ok=True)

@@ -115,8 +115,8 @@ def test_debias_fit_command(tiny_run, word_list_data, tmp_path):
 
 
 def test_debias_fit_rejects_intra_model_methods(tmp_path):
-    from babybias.configs.debias import DebiasCommandConfig
     from babybias.commands.debias import run
+    from babybias.configs.debias import DebiasCommandConfig
     from babybias.errors import ConfigError
 
     with pytest.raises(ConfigError, match="post-model"):

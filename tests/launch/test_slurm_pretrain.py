@@ -101,7 +101,7 @@ def test_preempted_pretrain_is_requeued_and_matches_an_uninterrupted_run(slurm_c
     wait_for(lambda: (run_dir / "metrics.jsonl").exists() and len(losses(run_dir)) >= 20, 120, "training to start")
     subprocess.run(["scancel", "--signal=USR1", target["job_id"]], check=True)
     for entry in jobs.values():
-        wait_for(lambda: (Path(entry["run_dir"]) / "DONE").exists(), 240, f"{entry['run_dir']} DONE")
+        wait_for(lambda entry=entry: (Path(entry["run_dir"]) / "DONE").exists(), 240, f"{entry['run_dir']} DONE")
 
     log = (Path(target["stdout"])).read_text()
     assert "stopped by signal" in log and "resuming from" in log, log[-2000:]
@@ -119,9 +119,8 @@ def test_two_tasks_per_node_train_one_run_equal_to_a_single_process(slurm_cluste
     each batch (`impl.micro_batch_size` = the per-rank batch): DDP's mean of 2 x (half-batch gradient / n) is the
     same float as the sum of the two half-batch gradients / n. (Without that split a single process sums in
     another order: equal to ~1e-7, as tests/train/test_ddp.py checks for torchrun.)"""
-    from safetensors.torch import load_file
-
     import torch
+    from safetensors.torch import load_file
 
     root, env = pretrain_env
     common = ["experiment=slurm_tiny", "seed=4", "model.hidden_dropout=0.0", "model.attention_dropout=0.0"]

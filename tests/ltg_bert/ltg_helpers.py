@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import run_helpers
 import torch
 
 
@@ -118,34 +119,18 @@ def _head(v, w, eps):
 
 
 # ---------------------------------------------------------------- tiny runs through `babybias pretrain`
+# gendered subjects, so that the debiasing and bias metrics of the pipeline tests have something to find
 SUBJECTS = ["The doctor", "A nurse", "My sister", "His father", "The engineer", "Her brother", "The teacher",
             "She", "He", "The child"]
-VERBS = ["reads", "writes", "paints", "finds", "buys", "sells", "carries", "opens", "cleans", "fixes"]
 OBJECTS = ["a book", "the letter", "an old map", "the red door", "a small boat", "the garden gate", "some bread"]
-ENDINGS = ["today.", "every morning.", "after school.", "in the evening.", "before dinner.", "with care."]
 
 
 def write_sentences(path, n: int, seed: int):
-    import random
-
-    rng = random.Random(seed)
-    lines = [f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(ENDINGS)}"
-             for _ in range(n)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return run_helpers.write_sentences(path, n, seed, subjects=SUBJECTS, objects=OBJECTS)
 
 
 def tiny_ltg_overrides(tmp_path, name: str = "ltg", steps: int = 6, **extra) -> list[str]:
     """`babybias pretrain` overrides for a seconds-long LTG-BERT run (2 x 32, vocab ~120, seq 32) under tmp_path."""
-    base = {
-        "name": name, "seed": 3, "model": "ltg_bert_small", "model.hidden_size": 32, "model.num_layers": 2,
-        "model.num_heads": 2, "model.intermediate_size": 48, "model.max_position_embeddings": 64,
-        "model.position_bucket_size": 8, "tokenizer.vocab_size": 120, "tokenizer.model_max_length": 64,
-        "train.steps": steps, "train.batch_size": 8, "train.seq_len": 32, "train.warmup_steps": 2,
-        "train.lr": 3e-3, "train.checkpoint_steps": "[2]" if steps >= 2 else "[]", "train.validation_blocks": 8,
-        "impl": "cpu",
-        "impl.num_threads": 1, "wandb": "off", "paths.runs": str(tmp_path / "runs"),
-        "paths.cache": str(tmp_path / "cache"), "data.root": str(tmp_path / "data"),
-    }
-    base.update(extra)
-    return [f"{k}={v}" for k, v in base.items()]
+    model = {"model": "ltg_bert_small", "model.hidden_size": 32, "model.num_layers": 2, "model.num_heads": 2,
+             "model.intermediate_size": 48, "model.max_position_embeddings": 64, "model.position_bucket_size": 8}
+    return run_helpers.tiny_run_overrides(tmp_path, model, name, steps, **extra)

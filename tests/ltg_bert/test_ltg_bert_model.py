@@ -7,14 +7,12 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
 from ltg_helpers import loop_forward, paper_bucket, tiny_ltg_config, tiny_ltg_model
 
-from babybias.ltg_bert.modeling_ltg_bert import (LtgBertForMaskedLM, relative_position_bucket,
-                                                 relative_position_index)
+from babybias.ltg_bert.modeling_ltg_bert import LtgBertForMaskedLM, relative_position_bucket, relative_position_index
 
 # (i - j) -> bucket for LTG-BERT's own sizes (32 buckets per direction, 512 positions), worked out by hand:
 # exact up to 16; beyond, 16 + ceil(log(d / 16) / log(511 / 16) * 15), e.g. d = 32: ceil(3.0017) = 4 -> 20.
@@ -54,7 +52,7 @@ def _count(config) -> int:
         return sum(p.numel() for p in LtgBertForMaskedLM(config).parameters())
 
 
-def _formula(V, H, L, I, P) -> int:
+def _formula(V, H, L, I, P) -> int:  # noqa: E741 (the paper's symbols: vocab, hidden, layers, intermediate, positions)
     relative = (2 * P - 1) * H + 2 * H  # table + its LayerNorm
     layer = (H * 2 * H + 2 * H) + 2 * (H * H + H) + 2 * H + H * 2 * I + I * H  # qk, v, out, post-LN, GEGLU FFN
     head = H * H + H + V  # dense + decoder bias (the decoder weight is the embedding matrix)

@@ -9,6 +9,7 @@ import signal
 import pytest
 import torch
 from ltg_helpers import tiny_ltg_model, tiny_ltg_overrides
+from run_helpers import DDP_DRIVER
 from safetensors.torch import load_file
 
 from babybias.errors import BabybiasError
@@ -83,7 +84,6 @@ def test_dropout_debiasing_reaches_every_ltg_bert_dropout(tmp_path, ltg_corpus, 
     """`debias=dropout init_from=<LTG-BERT run>`: hidden 0.2 on embeddings, feed-forward and head; attention 0.15 on
     the relative embeddings, attention probabilities and attention output; weights continue from the parent."""
     from babybias.debias.dropout import pretrain_overrides, saved_dropout
-
     from babybias.train.loop import Pretrainer
 
     parent = tmp_path / "runs" / "parent" / "pretrain"
@@ -98,7 +98,7 @@ def test_dropout_debiasing_reaches_every_ltg_bert_dropout(tmp_path, ltg_corpus, 
     child = _pretrain(tiny_ltg_overrides(tmp_path, name="child", steps=1) + pretrain_overrides(str(parent), steps=1))
     model = child.model
     assert saved_dropout(tmp_path / "runs" / "child" / "pretrain" / "model") == (0.2, 0.15)
-    hidden = [model.ltg_bert.embedding.dropout, model.lm_head.dropout] + [l.mlp.dropout for l in model.ltg_bert.layers]
+    hidden = [model.ltg_bert.embedding.dropout, model.lm_head.dropout] + [layer.mlp.dropout for layer in model.ltg_bert.layers]
     attention = [layer.attention.dropout for layer in model.ltg_bert.layers]
     assert {d.p for d in hidden} == {0.2} and {d.p for d in attention} == {0.15}
     a = _weights(parent / "model")
@@ -124,23 +124,6 @@ def test_compiled_encoder_gives_the_eager_loss_and_gradients():
     assert compiled.item() == pytest.approx(eager.item(), rel=1e-6)
     for name, param in model.named_parameters():
         torch.testing.assert_close(param.grad, eager_grads[name], atol=1e-6, rtol=1e-5)
-
-
-DDP_DRIVER = """
-import os, sys, torch
-from pathlib import Path
-import babybias.commands.pretrain as pretrain
-from babybias.launch.compose import compose_command
-
-class Corpus:
-    path = Path({root!r}); key = "ltgcorpus01"; manifest = {{}}
-    train_path = path / "train.txt"; validation_path = path / "validation.txt"
-
-torch.set_num_threads(1)
-pretrain.build_corpus_artifact = lambda cfg: Corpus
-result = pretrain.run(compose_command("pretrain", sys.argv[1:]))
-torch.save(result.model.state_dict(), Path({out!r}) / f"rank{{os.environ['RANK']}}.pt")
-"""
 
 
 @pytest.mark.ddp
@@ -172,5 +155,5 @@ def test_gpu_benchmark_script_runs_ltg_bert(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", [str(script), "--device", "cpu", "--smoke", "--no-compile", "--models", "ltg_bert",
                                       "--steps", "2", "--warmup", "1", "--batch", "4", "--seq-len", "16"])
     runpy.run_path(str(script), run_name="__main__")
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("ltg_bert"))
+    line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith("ltg_bert"))
     assert float(line.split("tok/s")[0].split()[-1]) > 0

@@ -30,15 +30,15 @@ def _kill_self() -> None:
 
 def main() -> None:
     tmp, name, steps, mode = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
-    sys.path.insert(0, str(HERE))
+    sys.path[:0] = [str(HERE), str(HERE.parent)]  # train_helpers, and the run_helpers it imports
     os.environ["WANDB_MODE"] = "disabled"
     import torch
+    from train_helpers import FakeCorpus, tiny_overrides, write_sentences
 
     import babybias.commands.pretrain as pretrain
     from babybias.launch.compose import compose_command
     from babybias.train import checkpoint
     from babybias.train.loop import Pretrainer
-    from train_helpers import FakeCorpus, tiny_overrides, write_sentences
 
     torch.set_num_threads(1)
     root = tmp / "child_corpus"

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import torch
+from train_helpers import tiny_overrides, write_sentences
 
 from babybias.launch.compose import run_command
 from babybias.runs import file_sha256
-
-from train_helpers import tiny_overrides, write_sentences
 
 torch.set_num_threads(1)
 

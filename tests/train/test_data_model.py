@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from babybias.configs.model import ModelConfig
+from babybias.configs.train import TrainConfig
 from babybias.errors import BabybiasError
-from babybias.runs import atomic_write_json, file_sha256
 from babybias.model import MaskedLMObjective, bert_config, build_model, check_compatible
+from babybias.runs import atomic_write_json, file_sha256
 from babybias.train.data import BlockOrder, MLMBatches, mask_tokens, pack_ids
 from babybias.train.optim import lr_factor
-from babybias.configs.train import TrainConfig
 
 torch.set_num_threads(1)
 CLS, SEP, MASK = 2, 3, 4

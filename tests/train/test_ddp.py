@@ -9,24 +9,8 @@ import textwrap
 
 import pytest
 import torch
-
+from run_helpers import DDP_DRIVER as DRIVER
 from train_helpers import tiny_overrides
-
-DRIVER = """
-import os, sys, torch
-from pathlib import Path
-import babybias.commands.pretrain as pretrain
-from babybias.launch.compose import compose_command
-
-class Corpus:
-    path = Path({root!r}); key = "fakecorpus01"; manifest = {{}}
-    train_path = path / "train.txt"; validation_path = path / "validation.txt"
-
-torch.set_num_threads(1)
-pretrain.build_corpus_artifact = lambda cfg: Corpus
-result = pretrain.run(compose_command("pretrain", sys.argv[1:]))
-torch.save(result.model.state_dict(), Path({out!r}) / f"rank{{os.environ['RANK']}}.pt")
-"""
 
 
 @pytest.mark.ddp

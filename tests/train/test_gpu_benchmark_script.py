@@ -16,7 +16,7 @@ def test_gpu_pretrain_smoke_on_cpu(monkeypatch, capsys):
                                       "--steps", "2", "--warmup", "1", "--batch", "4", "--seq-len", "16"])
     runpy.run_path(str(SCRIPT), run_name="__main__")
     out = capsys.readouterr().out
-    line = next(l for l in out.splitlines() if l.startswith("tiny"))
+    line = next(row for row in out.splitlines() if row.startswith("tiny"))
     tokens_per_s = float(line.split("tok/s")[0].split()[-1])
     assert tokens_per_s > 0 and "MFU   n/a" in line  # no MFU without a GPU peak
 

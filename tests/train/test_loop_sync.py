@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from train_helpers import tiny_overrides
 
 from babybias.launch.compose import compose_command
-
-from train_helpers import tiny_overrides
 
 torch.set_num_threads(1)
 

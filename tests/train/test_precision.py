@@ -7,13 +7,12 @@ import json
 
 import pytest
 import torch
+from train_helpers import tiny_overrides
 
 from babybias import hardware
 from babybias.configs.common import ImplConfig
 from babybias.errors import ConfigError
 from babybias.train import precision
-
-from train_helpers import tiny_overrides
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU
 

@@ -9,12 +9,11 @@ import signal
 import pytest
 import torch
 from safetensors.torch import load_file
+from train_helpers import tiny_overrides, write_sentences
 
 from babybias.errors import BabybiasError
 from babybias.launch.compose import compose_command, run_command
 from babybias.train.signals import PREEMPTED_EXIT_CODE
-
-from train_helpers import tiny_overrides, write_sentences
 
 torch.set_num_threads(1)
 

@@ -7,10 +7,9 @@ import shutil
 
 import pytest
 import torch
+from train_helpers import tiny_overrides
 
 from babybias.launch.compose import run_command
-
-from train_helpers import tiny_overrides
 
 torch.set_num_threads(1)
 

@@ -13,14 +13,13 @@ import time
 
 import pytest
 import torch
+from integrity_helpers import child_command
 from safetensors.torch import load_file
+from train_helpers import FakeCorpus, tiny_overrides, write_sentences
 
 from babybias.errors import BabybiasError, ConfigError, IntegrityError
 from babybias.launch.compose import compose_command
 from babybias.runs import RunLocked
-
-from integrity_helpers import child_command
-from train_helpers import FakeCorpus, tiny_overrides, write_sentences
 
 torch.set_num_threads(1)
 
@@ -242,9 +241,10 @@ def test_a_non_finite_loss_stops_before_any_checkpoint_or_done(tmp_path, use_cor
 
 # ---------------------------------------------------------------- items 2, 4: other inputs, a second process
 def test_a_changed_source_text_refuses_to_resume(tmp_path, shared_data):
+    from train_helpers import write_sentences
+
     from babybias.configs.common import DataConfig
     from babybias.data import store
-    from train_helpers import write_sentences
 
     for name in ("bias_attribute_words", "debiaswe_word_lists", "winobias"):
         store.prepare(name, DataConfig(root=str(tmp_path / "data"), mirror=str(shared_data), verify=True))

@@ -7,11 +7,11 @@ import shutil
 
 import pandas as pd
 import pytest
+from unlearn_helpers import _unhash, overrides
 
 from babybias.errors import BabybiasError
 from babybias.launch.compose import run_command
 from babybias.unlearn.audit import audit_run
-from unlearn_helpers import _unhash, overrides
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from unlearn_helpers import canonical_state, fast_overrides
 
 from babybias.errors import BabybiasError
 from babybias.launch.compose import run_command
 from babybias.unlearn.state import StateStore
-from unlearn_helpers import canonical_state, fast_overrides
 
 
 @pytest.fixture(scope="module")

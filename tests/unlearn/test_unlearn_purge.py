@@ -8,13 +8,13 @@ import shutil
 
 import numpy as np
 import pytest
+from unlearn_helpers import fast_overrides, files_containing
 
 from babybias.launch.compose import run_command
 from babybias.unlearn.audit import audit_run
 from babybias.unlearn.features import FeatureStore
 from babybias.unlearn.purge import checkpoint_dirs, lineage_ids
 from babybias.unlearn.state import StateStore
-from unlearn_helpers import fast_overrides, files_containing
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import subprocess
 import sys
 
 import pytest
+from unlearn_helpers import canonical_state, fast_overrides
 
 from babybias.failpoints import ENV, hooked
 from babybias.launch.compose import run_command
 from babybias.unlearn.state import StateStore
-from unlearn_helpers import canonical_state, fast_overrides
 
 STEPS = ["unlearn.rounds=1", "unlearn.requests=2", "unlearn.single_model=true"]
 

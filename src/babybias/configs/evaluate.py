@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
-from babybias.configs.debias import DebiasConfig
 from babybias.configs.common import DataConfig, ImplConfig, PathsConfig
+from babybias.configs.debias import DebiasConfig
 from babybias.errors import ConfigError
 
 BENCHMARKS = ("crows_pairs", "stereoset", "seat", "blimp", "pppl", "blimp_fast", "blimp_supplement", "ewok", "bec_pro")

@@ -8,7 +8,6 @@ from typing import List, Optional
 
 from babybias.errors import ConfigError
 
-
 _GE, _GT, _LE, _LT = (lambda v, b: v >= b), (lambda v, b: v > b), (lambda v, b: v <= b), (lambda v, b: v < b)
 _ANY = (float("inf"), _LE)
 # field, (lower bound, test), (upper bound, test), a valid example. NaN fails every test.

@@ -19,8 +19,8 @@ from pathlib import Path
 from babybias.configs.debias import DebiasConfig
 from babybias.debias.artifacts import DebiasArtifact, default_artifact_dir, fit_key, fit_mismatches
 from babybias.errors import BabybiasError
-from babybias.runs import DONE, file_sha256
 from babybias.results import weights_sha256
+from babybias.runs import DONE, file_sha256
 
 
 def model_fingerprint(model_dir: str | Path) -> dict:
@@ -91,8 +91,8 @@ def fit_and_save(cfg: DebiasConfig, engine, model_dir: str | Path, folder: str |
                  corpus_file: str | Path | None = None, extra_info: dict | None = None,
                  extra_files: dict[str, str] | None = None) -> DebiasArtifact:
     """Fit `cfg.method` on the engine's (plain) model and save the artifact to `folder`."""
-    from babybias.debias.fit import fit_artifact
     from babybias.debias.attribute_words import load_attribute_words
+    from babybias.debias.fit import fit_artifact
     from babybias.debias.sentences import corpus_file_of_run, read_corpus_lines
 
     lines, words, source = None, None, None

@@ -42,7 +42,7 @@ def resubmit(sweep_dir: str | Path, states: Iterable[RunState]) -> List[dict]:
         pickled = Path(entry.get("submitted_pickle") or "")
         if not pickled.is_file():
             raise BabybiasError(f"job {entry['job_id']} has no {pickled}",
-                                fix=f"rerun the sweep command with hydra/launcher=slurm (DONE runs are skipped)")
+                                fix="rerun the sweep command with hydra/launcher=slurm (DONE runs are skipped)")
         delayed = DelayedSubmission.load(pickled)
         launcher = delayed.function
         with _cwd(jobs.get("cwd")):

@@ -48,8 +48,8 @@ def finish_study(cfg: Any, ctx: Any, table: Any, title: str, by: Optional[List[s
     the other columns but seed and run): mean, sd, 95% t interval (`babybias.studies.summary`)."""
     from babybias.analysis.report_html import markdown_table
     from babybias.runs import RunDir, atomic_write_text
-    from babybias.studies.summary import write_seed_summary
     from babybias.studies.premodel import crows_note
+    from babybias.studies.summary import write_seed_summary
 
     study = RunDir(Path(ctx.runs_root) / ctx.name / "study").create()
     study.clear_done()

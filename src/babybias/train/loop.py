@@ -346,9 +346,8 @@ class Pretrainer:
     def save_final_model(self) -> Path | None:
         out = self.run.path / "model"
         if self.dist.is_main:
-            from babybias.runs import atomic_path
-
             from babybias.integrity import write_folder_sums
+            from babybias.runs import atomic_path
 
             with atomic_path(out) as tmp:
                 tmp.mkdir(parents=True)

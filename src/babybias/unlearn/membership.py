@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from babybias.uncertainty import bootstrap
 
 ATTACKS = ("loss", "lira_offline")
@@ -102,7 +103,7 @@ def attack_rows(round_: int, phase: str, proba: np.ndarray, y: np.ndarray, membe
         row = {"round": round_, "attack": attack, "phase": phase, "auc": math.nan, "ci_low": math.nan,
                "ci_high": math.nan, "n_members": int(members.sum()), "n_nonmembers": int((~members).sum())}
         if np.isfinite(auc(s, members, cells)):
-            interval = bootstrap(lambda idx: auc(s[idx], members[idx], cells[idx]), len(s), n_resamples=n_resamples,
+            interval = bootstrap(lambda idx, s=s: auc(s[idx], members[idx], cells[idx]), len(s), n_resamples=n_resamples,
                                  seed=seed, strata=strata)
             row.update(auc=interval.estimate, ci_low=interval.low, ci_high=interval.high)
         rows.append(row)
