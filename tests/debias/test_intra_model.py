@@ -6,15 +6,9 @@ import dataclasses
 
 import pytest
 
-from babybias.configs.spine import PretrainConfig
+from babybias.errors import ConfigError
 from babybias.launch.compose import compose_command
 from babybias.runs import to_jsonable
-
-pytestmark = pytest.mark.skipif(
-    "debias" not in {f.name for f in dataclasses.fields(PretrainConfig)},
-    reason="PretrainConfig has no `debias` field yet (lead: add `debias: DebiasConfig` to configs/spine.py "
-           "and `- optional debias: null` to conf/pretrain.yaml; see the debias report)",
-)
 
 BASE = ["model=tiny", "init_from=runs/base/pretrain"]
 
@@ -84,6 +78,29 @@ def test_dropout_rates_are_configurable():
     _, _, changed = _diff(["debias=dropout", "debias.hidden_dropout=0.3", "debias.attention_dropout=0.05"])
     bert = _bert(changed)
     assert bert["hidden_dropout_prob"] == 0.3 and bert["attention_probs_dropout_prob"] == 0.05
+
+
+@pytest.mark.parametrize("experiment", ["demo", "paper_ltgbert"])
+def test_the_overlay_holds_under_an_experiment(experiment):
+    """experiment=demo sets 480 steps and no dropout, paper_ltgbert 20 epochs: the debias overlay still decides the
+    length and the rates it records (before, `experiment=demo debias=dropout` trained 480 steps at dropout 0)."""
+    cfg = compose_command("pretrain", [f"experiment={experiment}", "debias=dropout", "debias.steps=30",
+                                        "train.checkpoint_steps=[]"])
+    assert (cfg.train.steps, cfg.train.epochs) == (30, None)
+    assert (cfg.model.hidden_dropout, cfg.model.attention_dropout) == (0.2, 0.15)
+    cfg = compose_command("pretrain", [f"experiment={experiment}", "debias=cda"])
+    assert (cfg.train.steps, cfg.train.epochs, cfg.corpus.mutation) == (2000, None, "cda")
+
+
+@pytest.mark.parametrize("overrides,named", [
+    (["debias=cda", "train.steps=40"], "train.steps=40"),
+    (["debias=dropout", "train.epochs=2"], "train.epochs=2"),
+    (["debias=dropout", "model.hidden_dropout=0.0"], "model.hidden_dropout=0.0"),
+])
+def test_a_command_line_value_that_contradicts_the_overlay_is_refused(overrides, named):
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        compose_command("pretrain", BASE + overrides)
+    compose_command("pretrain", BASE + ["debias=cda", "train.steps=40", "debias.steps=40"])  # agreeing values pass
 
 
 def test_no_debias_is_the_default():

@@ -96,6 +96,23 @@ class PretrainConfig(RunConfig):
         if self.impl.micro_batch_size and self.impl.micro_batch_size > self.train.batch_size:
             raise ConfigError(f"impl.micro_batch_size={self.impl.micro_batch_size} is larger than train.batch_size="
                               f"{self.train.batch_size}", fix="use impl.micro_batch_size<=train.batch_size (or null)")
+        self._check_debias_overlay()
+
+    def _check_debias_overlay(self) -> None:
+        """debias=cda|dropout records debias.steps and the dropout rates: training must use exactly those."""
+        method, d = self.debias.method, self.debias
+        if method in ("cda", "dropout") and (self.train.epochs is not None or self.train.steps != d.steps):
+            length = (f"train.epochs={self.train.epochs}" if self.train.epochs is not None
+                      else f"train.steps={self.train.steps}")
+            raise ConfigError(f"debias={method} trains debias.steps={d.steps} steps, but {length} was set on the command "
+                              "line", fix="give the length as debias.steps=N (train.steps follows it; train.epochs=null)")
+        if method == "dropout" and (self.model.hidden_dropout, self.model.attention_dropout) != (
+                d.hidden_dropout, d.attention_dropout):
+            raise ConfigError(f"debias=dropout trains with debias.hidden_dropout={d.hidden_dropout} and "
+                              f"debias.attention_dropout={d.attention_dropout}, but model.hidden_dropout="
+                              f"{self.model.hidden_dropout} and model.attention_dropout={self.model.attention_dropout}"
+                              " were set on the command line",
+                              fix="give the rates as debias.hidden_dropout=p debias.attention_dropout=q")
 
 
 def hydra_output_dir(runs: str, name: str, command: str, dryrun: Any, force: Any, stamp: str) -> str:
