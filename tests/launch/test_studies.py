@@ -50,6 +50,13 @@ def test_paper_premodel_and_fairsisa_presets_train_the_seed_papers_babylm(experi
     assert arm.corpus.sources == ["babylm_100m"] and arm.train.epochs == 20 and arm.impl.precision == "auto"
 
 
+def test_paper_debias_transfer_continues_for_bias_benchs_2000_steps_not_the_recipes_20_epochs():
+    preset = compose_command("study", ["experiment=debias_transfer", "size=paper"]).preset
+    for method in ("cda", "dropout"):
+        arm = compose_command("pretrain", [*preset["pretrain"], f"debias={method}", "init_from=x", "name=a"])
+        assert (arm.train.steps, arm.train.epochs, arm.model.architecture) == (2000, None, "ltg_bert")
+
+
 def test_study_errors_name_the_override():
     from babybias.commands.study import run
 
