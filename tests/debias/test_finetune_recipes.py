@@ -216,3 +216,32 @@ def test_orthogonal_ewc_moves_neutral_words_off_the_gender_direction(tmp_path, s
     assert debiased < 0.5 * start and debiased < plain
     assert _weights(run / "model").keys() == _weights(source).keys()
     assert (run / "model" / "tokenizer.json").read_bytes() == (source / "tokenizer.json").read_bytes()
+
+
+def test_a_resume_from_another_model_or_seed_is_refused_and_other_changes_are_recorded(tmp_path, shared_data):
+    """A preempted fine-tune holds weights trained from its init_from with its seed's data order and masks:
+    resuming it under another init_from or seed would write a model/ recorded as the new source's that is mostly
+    the old one's, so it is refused; other changed settings resume with a warning recorded in meta.json."""
+    import os
+    import signal
+
+    from babybias.errors import BabybiasError
+    from babybias.train.signals import PREEMPTED_EXIT_CODE
+
+    args = ["debias.max_examples=16", "debias.batch_size=4", "debias.epochs=1"]
+
+    def stop_at_two(step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped:
+        _run(tmp_path, shared_data, "cds", *args, name="cut", on_step_end=stop_at_two)
+    assert stopped.value.code == PREEMPTED_EXIT_CODE
+    other = save_tiny_checkpoint(tmp_path / "other", seed=9)
+    with pytest.raises(BabybiasError, match="init_from"):
+        _run(tmp_path, shared_data, "cds", *args, f"init_from={other}", name="cut")
+    with pytest.raises(BabybiasError, match="seed"):
+        _run(tmp_path, shared_data, "cds", *args, "seed=3", name="cut")
+    run = tmp_path / "runs" / "cut" / "pretrain"
+    assert (run / "checkpoints" / "step-0000002").is_dir() and not (run / "model").exists()  # nothing touched
+    assert _run(tmp_path, shared_data, "cds", *args, "debias.lr=3e-5", name="cut")[1]["steps"] == 4
+    assert json.loads((run / "meta.json").read_text())["config_changes_on_resume"] == {"debias.lr": [2e-5, 3e-5]}

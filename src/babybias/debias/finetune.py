@@ -116,6 +116,7 @@ def run(cfg, on_step_end: Callable[[int], None] | None = None) -> dict | None:
                           fix="run it without torchrun (plain `babybias pretrain ...`)")
     if cfg.impl.num_threads:
         torch.set_num_threads(cfg.impl.num_threads)
+    requested_seed = cfg.seed
     cfg.seed = resolve_seed(cfg.seed)
     if cfg.dryrun:
         cfg.debias = dataclasses.replace(cfg.debias, epochs=1, max_examples=cfg.debias.batch_size,
@@ -130,7 +131,32 @@ def run(cfg, on_step_end: Callable[[int], None] | None = None) -> dict | None:
     with run_dir.create().lock("pretrain"):
         if fresh:
             shutil.rmtree(run_dir.path / "checkpoints", ignore_errors=True)
+        else:
+            cfg.seed = check_resumable(run_dir, source, requested_seed, cfg.seed)
         return finetune(cfg, run_dir, source, device, on_step_end)
+
+
+def check_resumable(run_dir: RunDir, source: Path, requested_seed: int | None, seed: int) -> int:
+    """Before anything is loaded or written: a checkpoint to resume must have been trained from the same weights
+    (`init_from`, compared by the sha256 of its weights, however it is spelled) with the same seed (data order and
+    masks); returns the seed to continue with (the checkpoint's when `seed=null`)."""
+    from babybias.errors import BabybiasError
+    from babybias.results import weights_sha256
+    from babybias.train import checkpoint as ckpt
+
+    folder = ckpt.latest_valid_checkpoint(run_dir.path / "checkpoints")
+    if folder is None:
+        return seed
+    saved = ckpt.read_state(folder)
+    recorded = saved.get("init_weights_sha256")
+    if recorded is not None and recorded != weights_sha256(source):
+        raise BabybiasError(f"checkpoint {folder} was fine-tuned from other weights than init_from={source} "
+                            f"(sha256 {recorded[:12]}... vs {str(weights_sha256(source))[:12]}...)",
+                            fix="resume=false starts the run over from this init_from (or choose another name=)")
+    if requested_seed is not None and saved.get("seed") is not None and requested_seed != saved["seed"]:
+        raise BabybiasError(f"seed={requested_seed} but checkpoint {folder} was fine-tuned with seed={saved['seed']}",
+                            fix=f"use seed={saved['seed']} (or seed=null) to resume, or resume=false to start over")
+    return saved.get("seed", seed) if requested_seed is None else seed
 
 
 def finetune(cfg, run_dir: RunDir, source: Path, device: torch.device,
@@ -139,11 +165,20 @@ def finetune(cfg, run_dir: RunDir, source: Path, device: torch.device,
     from babybias.train.logger import MetricsLogger
     from babybias.train.signals import PREEMPTED_EXIT_CODE, StopRequest
 
+    from babybias.train.resume import config_changes
+
     tuner = FineTuner(cfg, source, device)
     step = tuner.resume_from(run_dir)
+    changes = config_changes(run_dir, cfg) if step else {}
+    if changes:
+        listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
+        print(f"warning: resuming {run_dir.path} with changed settings ({listed}); the result will differ from "
+              "an uninterrupted run of either config (recorded in meta.json)")
     run_dir.write_config(cfg)
-    run_dir.write_meta(inputs={"init_from": str(source), **tuner.recipe.inputs}, device=str(device),
-                       resumed_from=str(run_dir.path / "checkpoints") if step else "")
+    run_dir.write_meta(inputs={"init_from": str(source), "init_weights_sha256": tuner.source_sha256,
+                               **tuner.recipe.inputs}, device=str(device),
+                       resumed_from=str(run_dir.path / "checkpoints") if step else "",
+                       config_changes_on_resume=changes)
     logger = MetricsLogger(run_dir, cfg.wandb, to_jsonable(cfg), tuner.total, step)
     last_loss = None
     try:
@@ -177,7 +212,10 @@ class FineTuner:
         from babybias.scoring.model import load_masked_lm
         from babybias.train import precision
 
+        from babybias.results import weights_sha256
+
         self.cfg, self.settings, self.source, self.device = cfg, cfg.debias, source, device
+        self.source_sha256 = weights_sha256(source)
         self.amp = precision.autocast_dtype(cfg.impl, device)
         # the model's forward runs under impl.precision's autocast (HFMaskedLM applies it); losses are fp32
         name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp]
@@ -245,8 +283,9 @@ class FineTuner:
 
         training = {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                     "scaler": self.scaler.state_dict(), "rng_per_rank": [ckpt.rng_state()]}
+        state = {**_state(step, self.total, self.cfg.seed), "init_weights_sha256": self.source_sha256}
         return ckpt.save_checkpoint(run_dir.path / "checkpoints" / ckpt.checkpoint_name(step), self.lm.model,
-                                    self.source, training, _state(step, self.total, self.cfg.seed))
+                                    self.source, training, state)
 
     def save_model(self, folder: Path) -> None:
         """The fine-tuned model as the run's model/ (HF files + the source's tokenizer + state.json), atomically."""
