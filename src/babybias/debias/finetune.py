@@ -163,9 +163,8 @@ def finetune(cfg, run_dir: RunDir, source: Path, device: torch.device,
              on_step_end: Callable[[int], None] | None = None) -> dict:
     """Fine-tune the model in `source` with the method of `cfg.debias`; writes model/ and DONE in `run_dir`."""
     from babybias.train.logger import MetricsLogger
-    from babybias.train.signals import PREEMPTED_EXIT_CODE, StopRequest
-
     from babybias.train.resume import config_changes
+    from babybias.train.signals import PREEMPTED_EXIT_CODE, StopRequest
 
     tuner = FineTuner(cfg, source, device)
     step = tuner.resume_from(run_dir)
@@ -209,10 +208,9 @@ class FineTuner:
     """The model, the method's recipe, AdamW, the linear schedule, and one optimizer step of the loop."""
 
     def __init__(self, cfg, source: Path, device: torch.device):
+        from babybias.results import weights_sha256
         from babybias.scoring.model import load_masked_lm
         from babybias.train import precision
-
-        from babybias.results import weights_sha256
 
         self.cfg, self.settings, self.source, self.device = cfg, cfg.debias, source, device
         self.source_sha256 = weights_sha256(source)
