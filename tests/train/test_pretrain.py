@@ -243,6 +243,37 @@ def test_init_from_starts_from_another_runs_weights(tmp_path, use_corpus, monkey
         _pretrain(tiny_overrides(tmp_path, name="orphan", steps=1, init_from=str(tmp_path / "nowhere")))
 
 
+def test_a_child_of_a_retrained_parent_is_neither_skipped_nor_resumed(tmp_path, use_corpus):
+    """init_from=<run name> after that run was retrained under the same name: a DONE child would be skipped and an
+    interrupted one resumed, keeping numbers of the old parent's continuation under the new parent's name."""
+    from babybias.results import weights_sha256
+
+    _pretrain(tiny_overrides(tmp_path, name="parent", steps=2))
+    parent = tmp_path / "runs" / "parent" / "pretrain"
+    first = weights_sha256(parent / "model")
+    child = tiny_overrides(tmp_path, name="child", steps=3, init_from="parent", **{"train.checkpoint_steps": "[1]"})
+    _pretrain(child)
+    meta = json.loads((tmp_path / "runs" / "child" / "pretrain" / "meta.json").read_text())
+    assert meta["inputs"]["init_weights_sha256"] == first
+    assert _pretrain(child) is None  # same parent: the finished child is skipped as before
+
+    def crash_at_2(step):
+        if step == 2:
+            raise RuntimeError("simulated kill")
+
+    interrupted = tiny_overrides(tmp_path, name="interrupted", steps=3, init_from="parent",
+                                 **{"train.checkpoint_steps": "[1]"})
+    with pytest.raises(RuntimeError):
+        _pretrain(interrupted, on_step_end=crash_at_2)
+    _pretrain(tiny_overrides(tmp_path, name="parent", steps=2, seed=5, force="true"))  # retrained, other weights
+    assert weights_sha256(parent / "model") != first
+    with pytest.raises(BabybiasError, match="DONE, but it was continued from other weights"):
+        _pretrain(child)
+    with pytest.raises(BabybiasError, match="init_weights_sha256"):
+        _pretrain(interrupted)
+    assert _pretrain([*child, "force=true"]).steps == 3  # force=true redoes it from the new weights
+
+
 def test_wandb_mode_from_environment_wins(monkeypatch):
     from babybias.configs.common import WandbConfig
     from babybias.train.logger import wandb_mode

@@ -23,7 +23,7 @@ from typing import Any, Callable
 from babybias.configs.spine import PretrainConfig
 from babybias.errors import BabybiasError
 from babybias.runs import RunDir, RunLocked, atomic_write_json, resolve_seed, run_dir_for
-from babybias.train.resume import check_same_inputs, config_changes, remove_debris, report_done_rerun
+from babybias.train.resume import check_done_parent, check_same_inputs, config_changes, remove_debris, report_done_rerun
 
 
 def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
@@ -48,6 +48,8 @@ def run(cfg: PretrainConfig, on_step_end: Callable[[int], None] | None = None):
         cfg = dryrun_config(cfg, dist.world_size)
     run_dir = run_dir_for(cfg.paths.runs, cfg.name, "pretrain-dryrun" if cfg.dryrun else "pretrain")
     if run_dir.done and not cfg.force:  # checked before locking: a finished run's files are not touched at all
+        if cfg.init_from:
+            check_done_parent(run_dir, cfg.init_from, _init_weights_sha256(cfg, missing_ok=True))
         if dist.is_main:
             report_done_rerun(run_dir, cfg, requested_seed)
         return None
@@ -81,6 +83,8 @@ def _run_locked(cfg: PretrainConfig, run_dir: RunDir, requested_seed: int | None
     data, corpus = prepare_data(cfg, dist)  # cached artifacts only: nothing is written into the run directory yet
     cfg.train.steps = cfg.train.steps_for(len(data.train_blocks))  # train.epochs -> steps, now that blocks exist
     cfg.train.check_checkpoint_steps(cfg.train.steps)  # before anything is written into the run directory
+    if cfg.init_from:  # recorded in meta.json and every checkpoint; a resume from other parent weights is refused
+        data.inputs["init_weights_sha256"] = _init_weights_sha256(cfg)
     changes: dict = {}
     if resume_from is not None:
         check_same_inputs(resume_from, data.inputs)
@@ -193,6 +197,18 @@ def _prepare_run_dir(cfg: PretrainConfig, run_dir: RunDir, fresh: bool) -> None:
         if not cfg.dryrun:  # runs/<name>/eval holds numbers of the model being replaced (a dryrun replaces none)
             clear_evaluations(run_dir.path)
     run_dir.write_config(cfg)
+
+
+def _init_weights_sha256(cfg: PretrainConfig, missing_ok: bool = False) -> str | None:
+    """sha256 of the weights `init_from` holds now (None with missing_ok when it no longer resolves)."""
+    from babybias.results import weights_sha256
+
+    try:
+        return weights_sha256(_resolve_init_from(cfg.init_from, cfg.paths.runs))
+    except BabybiasError:
+        if missing_ok:
+            return None
+        raise
 
 
 def _resolve_init_from(ref: str, runs_root: str) -> Path:

@@ -7,6 +7,7 @@ change results are reported (`config_changes`); a rerun of a DONE run touches no
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,22 @@ def report_done_rerun(run_dir: RunDir, cfg: Any, requested_seed: int | None) -> 
           "left as it is: choose another name= for the new settings, or force=true to redo this run with them")
 
 
+def check_done_parent(run_dir: RunDir, init_from: str, init_sha256: str | None) -> None:
+    """A finished continued-pretraining run belongs to the weights it started from: when `init_from` now holds
+    other weights (the parent was retrained under the same name), skipping the rerun would keep numbers of the old
+    parent under the new one's name, so it is refused."""
+    meta_path = run_dir.path / "meta.json"
+    try:
+        recorded = json.loads(meta_path.read_text()).get("inputs", {}).get("init_weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        return
+    if recorded and init_sha256 and recorded != init_sha256:
+        raise BabybiasError(f"{run_dir.path} is DONE, but it was continued from other weights than init_from="
+                            f"{init_from} holds now (sha256 {recorded[:12]}... then, {init_sha256[:12]}... now: "
+                            "the model it started from was retrained)",
+                            fix="force=true redoes it from the current weights (or choose another name=)")
+
+
 def remove_debris(run_dir: RunDir) -> None:
     """What a killed run left (temporary `.step-*`, `.model.*`, `.*.tmp-*` folders and files) goes on restart."""
     from babybias.integrity import remove_stale_temporaries
@@ -45,7 +62,8 @@ def remove_debris(run_dir: RunDir) -> None:
                   f"{', '.join(p.name for p in removed[:3])}{', ...' if len(removed) > 3 else ''}")
 
 
-INPUT_KEYS = ("corpus_key", "tokenizer_key", "tokenizer_sha256")
+# init_weights_sha256: the weights `init_from` held when a continued pretraining (e.g. debias=cda) started
+INPUT_KEYS = ("corpus_key", "tokenizer_key", "tokenizer_sha256", "init_weights_sha256")
 
 
 def check_same_inputs(checkpoint: Path, inputs: dict) -> None:
@@ -58,7 +76,8 @@ def check_same_inputs(checkpoint: Path, inputs: dict) -> None:
              if saved.get(key) is not None and inputs.get(key) is not None and saved[key] != inputs[key]]
     if diffs:
         raise BabybiasError(f"checkpoint {checkpoint} was trained on other inputs than this config gives now "
-                            f"({'; '.join(diffs)}): the corpus sources, corpus options or tokenizer changed",
+                            f"({'; '.join(diffs)}): the corpus sources, corpus options, tokenizer or the weights of "
+                            "init_from changed",
                             fix="resume=false starts the run over on the current inputs (or restore the original "
                                 "sources and settings to resume)")
 
