@@ -245,3 +245,15 @@ def test_a_resume_from_another_model_or_seed_is_refused_and_other_changes_are_re
     assert (run / "checkpoints" / "step-0000002").is_dir() and not (run / "model").exists()  # nothing touched
     assert _run(tmp_path, shared_data, "cds", *args, "debias.lr=3e-5", name="cut")[1]["steps"] == 4
     assert json.loads((run / "meta.json").read_text())["config_changes_on_resume"] == {"debias.lr": [2e-5, 3e-5]}
+
+
+def test_a_finished_fine_tune_of_a_retrained_model_is_refused_not_skipped(tmp_path, shared_data, capsys):
+    from babybias.errors import BabybiasError
+
+    args = ["debias.max_examples=8", "debias.batch_size=4", "debias.epochs=1"]
+    source, _, run = _run(tmp_path, shared_data, "cds", *args)
+    assert _run(tmp_path, shared_data, "cds", *args, "debias.lr=3e-5")[1] is None  # DONE: skipped ...
+    assert "debias.lr: 2e-05 (finished run) vs 3e-05 (now)" in capsys.readouterr().out  # ... naming what differs
+    save_tiny_checkpoint(source, seed=9)  # the model it was fine-tuned from is replaced under the same path
+    with pytest.raises(BabybiasError, match="continued from other weights"):
+        _run(tmp_path, shared_data, "cds", *args)

@@ -122,8 +122,12 @@ def run(cfg, on_step_end: Callable[[int], None] | None = None) -> dict | None:
         cfg.debias = dataclasses.replace(cfg.debias, epochs=1, max_examples=cfg.debias.batch_size,
                                          fisher_sentences=min(cfg.debias.fisher_sentences or 4, 4))
     run_dir = run_dir_for(cfg.paths.runs, cfg.name, "pretrain-dryrun" if cfg.dryrun else "pretrain")
-    if run_dir.done and not cfg.force:
-        print(f"{run_dir.path} is already DONE; skipping (force=true runs it again)")
+    if run_dir.done and not cfg.force:  # refused when init_from was retrained since; else skipped, naming changes
+        from babybias.commands.pretrain import _init_weights_sha256
+        from babybias.train.resume import check_done_parent, report_done_rerun
+
+        check_done_parent(run_dir, cfg.init_from, _init_weights_sha256(cfg, missing_ok=True))
+        report_done_rerun(run_dir, cfg, requested_seed)
         return None
     fresh = cfg.resume is False or (cfg.force and run_dir.done)
     device = precision.resolve_device(cfg.impl)
