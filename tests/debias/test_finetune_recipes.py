@@ -254,6 +254,8 @@ def test_a_finished_fine_tune_of_a_retrained_model_is_refused_not_skipped(tmp_pa
     source, _, run = _run(tmp_path, shared_data, "cds", *args)
     assert _run(tmp_path, shared_data, "cds", *args, "debias.lr=3e-5")[1] is None  # DONE: skipped ...
     assert "debias.lr: 2e-05 (finished run) vs 3e-05 (now)" in capsys.readouterr().out  # ... naming what differs
+    with pytest.raises(BabybiasError, match="no checkpoint"):
+        _run(tmp_path, shared_data, "cds", *args, "resume=true", name="never_started")
     save_tiny_checkpoint(source, seed=9)  # the model it was fine-tuned from is replaced under the same path
     with pytest.raises(BabybiasError, match="continued from other weights"):
         _run(tmp_path, shared_data, "cds", *args)

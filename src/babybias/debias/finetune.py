@@ -28,7 +28,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 import torch
 
-from babybias.errors import ConfigError
+from babybias.errors import BabybiasError, ConfigError
 from babybias.runs import RunDir, atomic_path, child_seed, run_dir_for, to_jsonable
 
 IGNORE_INDEX = -100
@@ -130,6 +130,12 @@ def run(cfg, on_step_end: Callable[[int], None] | None = None) -> dict | None:
         report_done_rerun(run_dir, cfg, requested_seed)
         return None
     fresh = cfg.resume is False or (cfg.force and run_dir.done)
+    if cfg.resume is True and not fresh:
+        from babybias.train.checkpoint import latest_valid_checkpoint
+
+        if latest_valid_checkpoint(run_dir.path / "checkpoints") is None:
+            raise BabybiasError(f"resume=true but {run_dir.path} has no checkpoint",
+                                fix="drop resume=true (or use resume=false) to start a new run")
     device = precision.resolve_device(cfg.impl)
     source = _resolve_init_from(cfg.init_from, cfg.paths.runs)
     with run_dir.create().lock("pretrain"):
@@ -144,7 +150,6 @@ def check_resumable(run_dir: RunDir, source: Path, requested_seed: int | None, s
     """Before anything is loaded or written: a checkpoint to resume must have been trained from the same weights
     (`init_from`, compared by the sha256 of its weights, however it is spelled) with the same seed (data order and
     masks); returns the seed to continue with (the checkpoint's when `seed=null`)."""
-    from babybias.errors import BabybiasError
     from babybias.results import weights_sha256
     from babybias.train import checkpoint as ckpt
 
