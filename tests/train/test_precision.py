@@ -111,3 +111,32 @@ def test_pretrain_prints_and_records_its_runtime(tmp_path, use_corpus, native_bf
     assert "expected training time" in out and "over steps 2-4" in out  # 1 warm-up step, 3 timed
     assert "next: babybias evaluate run=tiny" in out
     assert result.final_loss == result.final_loss  # bf16 training produced a number, not NaN
+
+
+def test_a_resume_in_another_precision_is_warned_about_and_recorded(tmp_path, use_corpus, native_bf16, capsys):
+    """impl=auto on a CPU with native bf16, preempted, then resumed on one without (fp32): the run says so and
+    meta.json keeps both, instead of recording only the last segment's fp32."""
+    import os
+    import signal
+
+    from babybias.commands import pretrain
+    from babybias.launch.compose import compose_command
+
+    def stop_at_2(step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    overrides = tiny_overrides(tmp_path, name="moved", steps=4, impl="auto")
+    native_bf16(True)
+    with pytest.raises(SystemExit):
+        pretrain.run(compose_command("pretrain", overrides), on_step_end=stop_at_2)
+    capsys.readouterr()
+    native_bf16(False)
+    pretrain.run(compose_command("pretrain", overrides))
+    out = capsys.readouterr().out
+    assert "warning: resuming" in out and "in fp32, but it trained in bf16" in out
+    run = tmp_path / "runs" / "moved" / "pretrain"
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["precision"] == "fp32" and meta["precision_history"] == ["bf16", "fp32"]
+    events = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {"step": 2, "event": "precision_changed", "precision": ["bf16", "fp32"]} in events

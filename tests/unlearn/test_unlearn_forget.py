@@ -109,6 +109,14 @@ def test_forget_ids_come_as_a_list_a_number_a_file_or_a_string(tmp_path):
     path.write_text("2 7\n")
     with pytest.raises(BabybiasError, match="forget applies one round"):
         read_forget_ids(str(path))
+    # two ids on a line are not a requests file's `<round> <id>` (round 1, id 7 would keep example 1)
+    for content in ("1 7\n", "5\n1, 7\n"):
+        path.write_text(content)
+        with pytest.raises(BabybiasError, match="holds 2 values"):
+            read_forget_ids(str(path))
+    path.write_text("# nothing\n")
+    with pytest.raises(BabybiasError, match="lists no ids"):
+        read_forget_ids(str(path))
 
 
 def test_forget_keeps_no_copy_of_its_overrides():

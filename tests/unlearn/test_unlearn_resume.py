@@ -131,3 +131,49 @@ def test_real_kill9_in_training_and_in_forget_then_rerun(tiny_encoder_run, share
     assert StateStore(run).current().round == 1  # the old state
     run_command("unlearn", ["action=forget", f"run={run}", f"ids={ids_file}"])
     assert canonical_state(run) == canonical_state(reference)
+
+
+def test_a_kill_right_after_a_commit_leaves_the_run_views_to_the_rerun(tmp_path):
+    """The `state` link is swapped, then the run directory's links to its tables (fairness.csv, ledger.jsonl, ...)
+    are made: a kill in between must not leave a finished run without them."""
+    import numpy as np
+    import pandas as pd
+
+    from babybias.configs.unlearn import (
+        FairnessConfig,
+        FairSisaConfig,
+        SisaConfig,
+        UnlearnConfig,
+        UnlearnRequestsConfig,
+    )
+    from babybias.unlearn.features import FeatureStore
+    from babybias.unlearn.rounds import RunSetup, initial_round, purge_run
+    from babybias.unlearn.setup import trainer_factory
+    from babybias.unlearn.sisa import partition
+    from babybias.unlearn.task import ToxicityTask
+
+    rng = np.random.default_rng(0)
+    n = 120
+    frame = pd.DataFrame({"id": np.arange(n, dtype=np.int64), "text": [f"t{i}" for i in range(n)],
+                          "label": np.arange(n) % 2, "term": "x", "group": np.where(np.arange(n) % 4 < 2, "a", "b"),
+                          "split": np.r_[np.full(60, "train"), np.full(30, "calibration"), np.full(30, "test")]})
+    cfg = UnlearnConfig(sisa=SisaConfig(shards=2, slices=1, epochs_per_slice=2),
+                        unlearn=UnlearnRequestsConfig(rounds=0, single_model=False),
+                        fairness=FairnessConfig(constituents=False, eval_sets=["test"]),
+                        fairsisa=FairSisaConfig(methods=["final"], threshold_optimizer=False, single_model=False))
+    digest = FeatureStore(tmp_path / "features").save(frame["id"].to_numpy(), rng.standard_normal((n, 8)))
+    task = ToxicityTask(frame=frame, groups=["a", "b"])
+    setup = RunSetup(run_dir=tmp_path, task=task, make_trainer=trainer_factory(cfg, None), recipe="r", seed=0, cfg=cfg,
+                     log=lambda *_: None)
+
+    def kill(point: str) -> None:
+        if point == "round-0/committed":
+            raise Killed(point)
+
+    with pytest.raises(Killed), hooked(kill):
+        initial_round(setup, partition(task.train_ids, 2, 1, seed=0), digest)
+    state = StateStore(tmp_path).current()
+    assert state is not None and state.round == 0  # committed
+    purge_run(setup, state)  # what every rerun (and forget) starts with
+    for name in ("ledger.jsonl", "fairness.csv", "costs.csv", "serving.json"):
+        assert (tmp_path / name).is_symlink() and (tmp_path / name).read_bytes() == (state.path / name).read_bytes()

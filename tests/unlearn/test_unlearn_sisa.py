@@ -10,6 +10,7 @@ import torch
 
 from babybias.configs.unlearn import SisaConfig, UnlearnRequestsConfig
 from babybias.errors import BabybiasError, ConfigError
+from babybias.runs import child_seed
 from babybias.unlearn.requests import plan_requests, read_requests_file
 from babybias.unlearn.rounds import Ensemble
 from babybias.unlearn.sisa import Assignment, CheckpointStore, majority_vote, partition, stage_key
@@ -83,6 +84,27 @@ def test_unlearning_equals_retraining_from_scratch(tmp_path, head, batch_size):
     old = served.store(1).load(before[1].key)
     new = served.store(1).load(after[1].key)
     assert not all(torch.equal(old[k], new[k]) for k in old)
+
+
+def test_deleting_a_whole_first_slice_is_served_and_equals_retraining_from_scratch(tmp_path):
+    """A request may empty slice 1 of a shard while later slices keep ids (e.g. a group's examples packed together
+    by sisa.partition=distribution): stage 1 then trains on nothing and later stages go on from the initial model."""
+    ids, x, y = synthetic()
+    cfg = SisaConfig(shards=2, slices=3, epochs_per_slice=3, lr=0.05)
+    trainer = HeadTrainer(ids, x, y, cfg)
+    assignment = partition(ids, 2, 3, seed=1)
+    served = Ensemble(trainer, tmp_path / "served", "recipe", seed=3)
+    served.train(assignment)
+    after_assignment = assignment.without(assignment.slices[1][0])
+    after = served.train(after_assignment)
+    assert [r.stages_trained for r in after] == [[], [1, 2, 3]]
+    assert after[1].samples_processed == 3 * (len(after_assignment.shard_ids(1)) + len(assignment.slices[1][2]))
+    first = served.store(1).load(after[1].keys[0])
+    init = trainer.init_state(child_seed(3, "shard/1/init"))
+    assert all(torch.equal(first[k], init[k]) for k in init)  # trained on nothing
+    scratch = Ensemble(trainer, tmp_path / "scratch", "recipe", seed=3).train(after_assignment)
+    wa, wb = served.store(1).load(after[1].key), CheckpointStore(tmp_path / "scratch" / "shard-1").load(scratch[1].key)
+    assert after[1].key == scratch[1].key and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def test_full_finetune_unlearning_is_exact(tmp_path, tiny_encoder_run):

@@ -93,11 +93,17 @@ def _run_locked(cfg: PretrainConfig, run_dir: RunDir, requested_seed: int | None
             listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changes.items())
             print(f"warning: resuming {run_dir.path} with changed settings ({listed}); the result will differ from "
                   "an uninterrupted run of either config (recorded in meta.json and metrics.jsonl)")
+    precisions = _precision_history(run_dir, runtime.precision, resume_from)
     if dist.is_main:
+        if len(precisions) > 1 and precisions[-2] != precisions[-1]:
+            print(f"warning: resuming {run_dir.path} in {precisions[-1]}, but it trained in {precisions[-2]} until "
+                  f"now (impl={cfg.impl.precision} on other hardware, or another impl=): the model mixes precisions "
+                  "(recorded in meta.json precision_history and metrics.jsonl); impl.precision="
+                  f"{precisions[-2]} continues as it began")
         _prepare_run_dir(cfg, run_dir, fresh=resume_from is None)
         record_inputs(run_dir, corpus, data.tokenizer_dir)
-        run_dir.write_meta(inputs=data.inputs, **runtime.meta(), world_size=dist.world_size,
-                           resumed_from=str(resume_from) if resume_from else None,
+        run_dir.write_meta(inputs=data.inputs, **runtime.meta(), precision_history=precisions,
+                           world_size=dist.world_size, resumed_from=str(resume_from) if resume_from else None,
                            config_changes_on_resume=changes)
     distributed.barrier(dist)
     init_from = _resolve_init_from(cfg.init_from, cfg.paths.runs) if cfg.init_from and resume_from is None else None
@@ -108,11 +114,14 @@ def _run_locked(cfg: PretrainConfig, run_dir: RunDir, requested_seed: int | None
         budget.announce(trainer)  # expected GPU-hours, for long runs
     if dist.is_main and resume_from is not None:
         print(f"resuming from {resume_from} (step {trainer.step})")
-        if changes:
-            from babybias.runs import append_jsonl
+        from babybias.runs import append_jsonl
 
+        if changes:
             append_jsonl(run_dir.path / "metrics.jsonl", {"step": trainer.step, "event": "config_changed",
                                                           "changes": changes})
+        if len(precisions) > 1 and precisions[-2] != precisions[-1]:
+            append_jsonl(run_dir.path / "metrics.jsonl", {"step": trainer.step, "event": "precision_changed",
+                                                          "precision": precisions[-2:]})
     try:
         expected = ExpectedTime(trainer.step, cfg.train.steps, runtime.device) if dist.is_main else None
         result = trainer.fit(on_step_end=chain(expected, on_step_end))
@@ -131,6 +140,21 @@ def _run_locked(cfg: PretrainConfig, run_dir: RunDir, requested_seed: int | None
                   "`babybias data prepare datasets=[crows_pairs,stereoset]` first if they are not prepared)")
     distributed.destroy(dist)
     return result
+
+
+def _precision_history(run_dir: RunDir, precision: str, resume_from: Path | None) -> list[str]:
+    """The training precision of each segment of the run so far, this one last. `impl` may differ on a resume
+    (speed settings), and under impl=auto so does the hardware's choice: a run preempted on a CPU with native bf16
+    and requeued on one without continues in fp32, and meta.json alone would then record only fp32."""
+    meta = run_dir.path / "meta.json"
+    if resume_from is None or not meta.is_file():
+        return [precision]
+    try:
+        before = json.loads(meta.read_text())
+    except ValueError:
+        return [precision]
+    history = before.get("precision_history") or ([before["precision"]] if before.get("precision") else [])
+    return [*history, precision]
 
 
 def _quiet(message: str) -> None:

@@ -97,6 +97,27 @@ def plan_requests(assignment: Assignment, population: np.ndarray, rounds: int, p
     return plan
 
 
+def _read_forget_file(path: Path) -> np.ndarray:
+    """The ids of a forget file: exactly one id per line (`#` comments). A line with two numbers is refused, not
+    read as a requests file's `<round> <id>`: that would silently keep the first number's example."""
+    values = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        fields = line.split("#", 1)[0].replace(",", " ").split()
+        if not fields:
+            continue
+        if len(fields) != 1:
+            raise BabybiasError(f"{path}:{n}: {line.strip()!r} holds {len(fields)} values; a forget file lists one id "
+                                "per line (forget applies one round)", fix="write one id per line, without a round number")
+        try:
+            values.append(int(fields[0]))
+        except ValueError:
+            raise BabybiasError(f"{path}:{n}: {line.strip()!r} is not an integer id",
+                                fix="write one integer id per line") from None
+    if not values:
+        raise BabybiasError(f"{path} lists no ids", fix="write the ids to delete, one per line")
+    return np.unique(np.asarray(values, dtype=np.int64))
+
+
 def read_forget_ids(ids) -> np.ndarray:
     """`ids=` of `babybias unlearn forget`: a list of ids, one id, a file of ids (one per line, `#` comments),
     or a string of ids separated by commas or spaces. Returns sorted unique int64 ids."""
@@ -108,11 +129,7 @@ def read_forget_ids(ids) -> np.ndarray:
     elif isinstance(ids, int):
         values = [ids]
     elif Path(str(ids)).is_file():
-        rounds = read_requests_file(Path(str(ids)))
-        if set(rounds) != {1}:
-            raise BabybiasError(f"{ids} assigns ids to rounds {sorted(rounds)}; forget applies one round",
-                                fix="write one id per line, without a round number")
-        return rounds[1]
+        return _read_forget_file(Path(str(ids)))
     else:
         values = str(ids).replace(",", " ").split()
     try:

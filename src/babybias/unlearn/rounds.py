@@ -247,6 +247,7 @@ def apply_round(setup: RunSetup, state: State, train_ids, calibration_ids, sourc
 
 def purge_run(setup: RunSetup, state: State) -> State:
     """Finish the round in `state`: remove everything derived from deleted examples (see `purge.py`)."""
+    setup.store.ensure_views()  # links a kill between a commit and their update left missing
     removed = purge(setup.run_dir, state, setup.cache_files())
     if removed and state.round > 0:
         setup.log(f"round {state.round}: purged {len(removed)} checkpoint(s), state folder(s) and cached file(s) "

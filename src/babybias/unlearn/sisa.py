@@ -8,6 +8,8 @@ therefore content-addressed: after a deletion, the longest stage prefix whose ke
 last checkpoint whose lineage holds no deleted id, and training resumes from there (`train_constituent`).
 Stage k's randomness (batch order, dropout) is seeded by (seed, shard, k) only and each stage starts a fresh
 optimizer, so a resumed constituent is bit-identical to one trained from scratch without the deleted ids.
+A stage whose slices 1..k were all emptied by deletions trains on nothing: its checkpoint is the model as it
+started (the request is served; only a shard left with no id at all is refused, by the request checks).
 """
 
 from __future__ import annotations
@@ -162,10 +164,9 @@ def train_constituent(trainer, store: CheckpointStore, shard: int, slices, recip
     state = store.load(keys[reused - 1]) if reused else trainer.init_state(child_seed(seed, f"shard/{shard}/init"))
     for k in range(reused, len(slices)):
         ids = np.sort(np.concatenate(slices[: k + 1]))
-        if len(ids) == 0:
-            raise BabybiasError(f"shard {shard} has no training examples left in slices 1..{k + 1}",
-                                fix="delete fewer ids from this shard, or use fewer shards")
-        state, processed = trainer.train_stage(state, ids, child_seed(seed, f"shard/{shard}/stage/{k}"), epochs)
+        processed = 0
+        if len(ids):  # slices 1..k all emptied by deletions: trained on nothing, the model stays as it starts
+            state, processed = trainer.train_stage(state, ids, child_seed(seed, f"shard/{shard}/stage/{k}"), epochs)
         lineage = {"shard": shard, "stage": k + 1, "parent": keys[k - 1] if k else None, "recipe": recipe,
                    "epochs": epochs,
                    "slices": [np.sort(np.asarray(sl)).tolist() for sl in slices[: k + 1]]}

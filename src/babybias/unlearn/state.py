@@ -126,12 +126,14 @@ class StateStore:
         tmp_link.unlink(missing_ok=True)
         os.symlink(os.path.join(STATES, str(round_)), tmp_link)
         os.replace(tmp_link, self.link)  # the commit
+        failpoint(f"round-{round_}/committed")
         self.ensure_views()
         return State.load(target)
 
     def ensure_views(self) -> None:
         """Links `<run>/<name> -> state/<name>` for the names in VIEWS that the current state holds (the link
-        they go through moves with each commit, so they are made once)."""
+        they go through moves with each commit, so they are made once; a kill right after a commit leaves them
+        to the next purge, which every rerun starts with)."""
         current = self.current()
         for name in VIEWS:
             view = self.run_dir / name
