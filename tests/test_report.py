@@ -150,3 +150,16 @@ def test_report_refuses_to_mix_precisions_or_crows_scorings_in_one_column(tmp_pa
                 metric_options={"scoring": "modified", "round_decimals": 3})
     with pytest.raises(BabybiasError, match="options.scoring: shared vs modified"):
         gather(f"{root}/**")
+
+
+def test_a_dryrun_beside_a_run_is_not_reported_with_the_runs_evaluations(tmp_path):
+    root = tmp_path / "runs"
+    write_pretrain(root, "a", "tiny", [50.0, 55.0, 60.0])
+    dryrun = root / "a" / "pretrain-dryrun"
+    dryrun.mkdir()
+    (dryrun / "config.yaml").write_text(yaml.safe_dump({"command": "pretrain", "name": "a", "seed": 0,
+                                                        "model": {"name": "tiny"}, "train": {"steps": 1}}))
+    (dryrun / "DONE").write_text(json.dumps({"steps": 1, "final_loss": 5.2}))
+    gathered = gather(f"{root}/**")
+    evals = gathered.metrics[gathered.metrics["source"] == "eval"]
+    assert set(evals["run"]) == {"a/pretrain"} and len(evals)  # the dryrun's row has no CrowS-Pairs number

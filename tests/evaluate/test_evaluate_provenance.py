@@ -161,3 +161,27 @@ def test_weights_hash_covers_every_shard(tmp_path):
     (sharded / "model-00002-of-00002.safetensors").write_bytes(b"yyy")  # a retrained shard
     assert first is not None and weights_sha256(sharded) != first
     assert weights_sha256(tmp_path) is None  # no weights: never treated as the same model
+
+
+def test_two_run_folders_never_share_an_eval_folder(small_data, tmp_path):
+    """Runs copied side by side (models/x, models/y) and a pretrain-dryrun beside its pretrain each evaluate into
+    their own folder: neither's result overwrites, or is paired or reported as, the other's."""
+    from babybias.analysis.dynamics import select_checkpoints
+    from babybias.scoring.testing import save_tiny_run
+
+    texts = tmp_path / "validation.txt"
+    texts.write_text(TEXTS)
+    runs = {"x": save_tiny_run(tmp_path / "models" / "x", steps=(100,), seed=1),
+            "y": save_tiny_run(tmp_path / "models" / "y", steps=(100,), seed=7),
+            "real": save_tiny_run(tmp_path / "runs" / "toy" / "pretrain", steps=(100,), seed=3),
+            "dryrun": save_tiny_run(tmp_path / "runs" / "toy" / "pretrain-dryrun", steps=(100,), seed=5)}
+    for run in runs.values():
+        evaluate_command.run(compose_command("evaluate", overrides(run, small_data, "eval=[pppl]",
+                                                                   f"pppl.path={texts}")))
+    folders = {name: select_checkpoints(str(run), "final", tmp_path)[0].eval_dir for name, run in runs.items()}
+    assert len(set(folders.values())) == 4
+    assert folders["real"] == tmp_path / "runs" / "toy" / "eval" / "step-0000100"  # the documented layout
+    for name, run in runs.items():
+        result = json.loads((folders[name] / "pppl.json").read_text())
+        assert result["weights_sha256"] == weights_sha256(run / "checkpoints" / "step-0000100")
+        assert result["summary"]["pppl"] == pytest.approx(_direct_pppl(run / "checkpoints" / "step-0000100"))

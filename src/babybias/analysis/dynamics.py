@@ -82,8 +82,12 @@ def resolve_run(ref: str, runs_root: str | Path) -> Path:
 
 
 def eval_root_of(run_dir: str | Path) -> Path:
-    """Where the evaluations of the pretrain run at runs/<name>/pretrain live: runs/<name>/eval."""
-    return Path(run_dir).parent / "eval"
+    """Where the evaluations of a pretrain run live: runs/<name>/eval for runs/<name>/pretrain. A run folder of
+    any other name (`pretrain-dryrun` beside `pretrain`, runs copied side by side into one folder) keeps them
+    inside itself, `<run>/eval`: two runs never share an eval folder, so neither's results are overwritten by,
+    paired with or reported as the other's."""
+    run_dir = Path(run_dir)
+    return run_dir.parent / "eval" if run_dir.name == "pretrain" else run_dir / "eval"
 
 
 def clear_evaluations(run_dir: str | Path) -> bool:
@@ -138,10 +142,10 @@ def select_checkpoints(ref: str, which, runs_root: str | Path) -> list[Checkpoin
     if is_checkpoint(path):
         if path.parent.name == "checkpoints":
             run_dir = path.parent.parent
-            return [_checkpoint(path, path.name, run_dir.parent / "eval", run_dir.parent.name, run_dir)]
+            return [_checkpoint(path, path.name, eval_root_of(run_dir), run_dir.parent.name, run_dir)]
         if path.name == "model" and (path.parent / "config.yaml").is_file():
             run_dir = path.parent
-            return [_checkpoint(path, "final", run_dir.parent / "eval", run_dir.parent.name, run_dir)]
+            return [_checkpoint(path, "final", eval_root_of(run_dir), run_dir.parent.name, run_dir)]
         return [_checkpoint(path, path.name, path.parent / "eval", path.parent.name)]
     every = run_checkpoints(resolve_run(ref, runs_root))
     if not every:
@@ -240,7 +244,7 @@ def read_table(run_ref: str, runs_root: str | Path):
     import pandas as pd
 
     run_dir = resolve_run(run_ref, runs_root)
-    path = run_dir.parent / "eval" / "dynamics.csv"
+    path = eval_root_of(run_dir) / "dynamics.csv"
     if not path.is_file():
         raise BabybiasError(f"{path} does not exist", fix=f"run `babybias evaluate run={run_ref} checkpoints=all` first")
     table = pd.read_csv(path)

@@ -182,11 +182,12 @@ def _train_rows(path: Path, label: str) -> List[list]:
 
 
 def _eval_rows(path: Path, label: str, seen: Optional[List[tuple]] = None) -> List[list]:
-    """runs/<name>/eval/<checkpoint>/<benchmark>.json of the pretrain run at runs/<name>/pretrain; each result
+    """<eval root>/<checkpoint>/<benchmark>.json of the pretrain run at `path` (runs/<name>/eval for
+    runs/<name>/pretrain, `dynamics.eval_root_of`: a pretrain-dryrun beside it has its own); each result
     read is also appended to `seen` as (column, where, result)."""
-    from babybias.analysis.dynamics import result_intervals, result_records
+    from babybias.analysis.dynamics import eval_root_of, result_intervals, result_records
 
-    eval_root = path.parent / "eval"
+    eval_root = eval_root_of(path)
     rows = []
     for result_path in sorted(eval_root.glob("*/*.json")):
         try:

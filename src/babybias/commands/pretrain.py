@@ -218,8 +218,7 @@ def _prepare_run_dir(cfg: PretrainConfig, run_dir: RunDir, fresh: bool) -> None:
             (run_dir.path / name).unlink(missing_ok=True)
         from babybias.analysis.dynamics import clear_evaluations
 
-        if not cfg.dryrun:  # runs/<name>/eval holds numbers of the model being replaced (a dryrun replaces none)
-            clear_evaluations(run_dir.path)
+        clear_evaluations(run_dir.path)  # the eval folder of this run folder holds numbers of the model being replaced
     run_dir.write_config(cfg)
 
 
