@@ -100,6 +100,9 @@ def test_cds_fine_tunes_the_weights_with_the_seed_schedule_and_nothing_else(tmp_
     lrs = [r["lr"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
     assert lrs == pytest.approx([2e-5 * (6 - k) / 6 for k in range(6)])  # linear decay from step 1, no warmup
     assert json.loads((run / "model" / "state.json").read_text())["fraction"] == 1.0
+    from babybias.train.checkpoint import verify_checkpoint
+
+    assert verify_checkpoint(run / "model")  # checksums recorded, so a garbled file is found before it is used
     inputs = json.loads((run / "meta.json").read_text())["inputs"]
     assert inputs["data"] == "gap_flipped" and inputs["seq_len"] == 128  # 2^ceil(log2(longest)) capped at 128
     assert _run(tmp_path, shared_data, "cds")[1] is None  # DONE: skipped
@@ -259,3 +262,29 @@ def test_a_finished_fine_tune_of_a_retrained_model_is_refused_not_skipped(tmp_pa
     save_tiny_checkpoint(source, seed=9)  # the model it was fine-tuned from is replaced under the same path
     with pytest.raises(BabybiasError, match="continued from other weights"):
         _run(tmp_path, shared_data, "cds", *args)
+
+
+def test_a_non_finite_loss_stops_the_fine_tune_without_model_or_done(tmp_path, shared_data, monkeypatch):
+    """As the pretrainer: a NaN loss (here: weights poisoned after step 1) stops with the step named; no model/,
+    no DONE, and metrics.jsonl says where it went wrong."""
+    from babybias.train.loop import NonFiniteLoss
+
+    models = []
+    original = finetune.FineTuner.__init__
+
+    def keep(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        models.append(self.lm.model)
+
+    def poison(step):
+        if step == 1:
+            for parameter in models[0].parameters():
+                parameter.data.fill_(float("nan"))
+    monkeypatch.setattr(finetune.FineTuner, "__init__", keep)
+    with pytest.raises(NonFiniteLoss, match="at step 2") as err:
+        _run(tmp_path, shared_data, "cds", "debias.max_examples=16", "debias.batch_size=4", on_step_end=poison)
+    run = tmp_path / "runs" / "cds" / "pretrain"
+    assert "debias.lr" in err.value.fix and "\n" not in str(err.value)
+    assert not (run / "DONE").exists() and not (run / "model").exists()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["event"] == "non_finite" and records[-1]["first_bad_step"] == 2

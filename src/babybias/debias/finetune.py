@@ -194,6 +194,7 @@ def finetune(cfg, run_dir: RunDir, source: Path, device: torch.device,
             while step < tuner.total:
                 record = tuner.train_step(step)
                 step, last_loss = step + 1, record["loss"]
+                tuner.check_finite(record, run_dir, logger)
                 logger.log(record)
                 logger.progress(record)
                 if on_step_end is not None:
@@ -284,6 +285,22 @@ class FineTuner:
         return {"step": step + 1, "epoch": epoch + (k + 1) / self.per_epoch, "loss": loss.item(), "lr": lr,
                 "grad_norm": float(grad_norm), "tokens_per_s": int(batch["attention_mask"].sum()) / seconds, **parts}
 
+    def check_finite(self, record: dict, run_dir: RunDir, logger) -> None:
+        """Stop (NonFiniteLoss, no model/ and no DONE) when step `record["step"]` had a NaN/inf loss, or a NaN/inf
+        gradient norm that no fp16 loss scaler skips (the pretrainer's rule)."""
+        from babybias.train import checkpoint as ckpt
+        from babybias.train.loop import NonFiniteLoss
+
+        bad = not math.isfinite(record["loss"]) or (
+            not self.scaler.is_enabled() and not math.isfinite(record["grad_norm"]))
+        if not bad:
+            return
+        last_good = ckpt.latest_checkpoint(run_dir.path / "checkpoints")
+        logger.log({"step": record["step"], "event": "non_finite", "first_bad_step": record["step"],
+                    "last_good_checkpoint": str(last_good) if last_good else None})
+        raise NonFiniteLoss(record["step"], last_good, fix=f"lower debias.lr (now {self.settings.lr}) or use "
+                            "impl.precision=fp32; a rerun resumes from the last good checkpoint, resume=false starts over")
+
     def save_checkpoint(self, run_dir: RunDir, step: int) -> Path:
         """checkpoints/step-N: HF files, optimizer, schedule and RNG states, state.json (the pretrainer's layout)."""
         from babybias.train import checkpoint as ckpt
@@ -295,7 +312,9 @@ class FineTuner:
                                     self.source, training, state)
 
     def save_model(self, folder: Path) -> None:
-        """The fine-tuned model as the run's model/ (HF files + the source's tokenizer + state.json), atomically."""
+        """The fine-tuned model as the run's model/ (HF files + the source's tokenizer + state.json + checksums.json),
+        atomically."""
+        from babybias.integrity import write_folder_sums
         from babybias.train import checkpoint as ckpt
 
         self.lm.model.eval()
@@ -304,6 +323,7 @@ class FineTuner:
             ckpt.save_hf_folder(tmp, self.lm.model, self.source)
             state = _state(self.total, self.total, self.cfg.seed)
             (tmp / ckpt.STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+            write_folder_sums(tmp)  # checksums.json last: evaluate and init_from verify the files against it
 
 
 def _state(step: int, total: int, seed: int) -> dict:

@@ -59,12 +59,12 @@ class TrainResult:
 class NonFiniteLoss(BabybiasError):
     """The loss (or the weights) became NaN/inf: the run stops without a checkpoint of it and without DONE."""
 
-    def __init__(self, step: int, last_good: Path | None, what: str = "the loss became non-finite (NaN or inf)"):
+    def __init__(self, step: int, last_good: Path | None, what: str = "the loss became non-finite (NaN or inf)",
+                 fix: str = "lower train.lr or raise train.warmup_steps (with bf16/fp16 try impl.precision=fp32); "
+                            "a rerun resumes from the last good checkpoint, resume=false starts over"):
         self.step, self.last_good = step, last_good
         where = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was written before it"
-        super().__init__(f"{what} at step {step}; stopped without writing a checkpoint or DONE ({where})",
-                         fix="lower train.lr or raise train.warmup_steps (with bf16/fp16 try impl.precision=fp32); "
-                             "a rerun resumes from the last good checkpoint, resume=false starts over")
+        super().__init__(f"{what} at step {step}; stopped without writing a checkpoint or DONE ({where})", fix=fix)
 
 
 @dataclass
