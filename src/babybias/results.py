@@ -38,7 +38,8 @@ from babybias.runs import file_sha256, to_jsonable
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 KEY_REASONS = {"options": "options changed", "precision": "scoring precision changed",
                "weights_sha256": "the checkpoint's weights changed", "code_version": "metric definition changed",
-               "inputs": "data files changed", "bootstrap": "confidence interval settings changed"}
+               "inputs": "data files changed", "bootstrap": "confidence interval settings changed",
+               "debias_artifact": "the debiasing artifact was refitted"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,17 +149,24 @@ def data_inputs(datasets: Iterable[str], data_cfg) -> dict:
             for name in datasets}
 
 
-def reuse_key(var: Variant, weights: str | None, code: dict, inputs: dict) -> dict:
-    """What must match for a stored result of `var` to be reused."""
+def reuse_key(var: Variant, weights: str | None, code: dict, inputs: dict, artifact: dict | None = None) -> dict:
+    """What must match for a stored result of `var` to be reused. `artifact`: for a post-model debiased variant,
+    the identity of the fitted artifact it would be computed with now (`debias.artifacts.artifact_identity`)."""
     return {"options": to_jsonable(var.options), "precision": var.precision, "weights_sha256": weights,
-            "code_version": code, "inputs": inputs, "bootstrap": var.bootstrap}
+            "code_version": code, "inputs": inputs, "bootstrap": var.bootstrap,
+            "debias_artifact": to_jsonable(artifact)}
 
 
 def stored_key(payload: dict) -> dict:
-    """The reuse key a result file records (None where an older file lacks a field)."""
+    """The reuse key a result file records (None where an older file lacks a field); its artifact is the one
+    applied (`debias_applied`, written from the artifact itself)."""
+    from babybias.debias.artifacts import IDENTITY_KEYS
+
+    applied = payload.get("debias_applied")
+    artifact = {k: applied.get(k) for k in IDENTITY_KEYS} if isinstance(applied, dict) else None
     return {"options": payload.get("options"), "precision": (payload.get("scoring") or {}).get("precision"),
             "weights_sha256": payload.get("weights_sha256"), "code_version": payload.get("code_version"),
-            "inputs": payload.get("inputs"), "bootstrap": payload.get("bootstrap")}
+            "inputs": payload.get("inputs"), "bootstrap": payload.get("bootstrap"), "debias_artifact": artifact}
 
 
 def stale_reason(path: Path, key: dict) -> str | None:

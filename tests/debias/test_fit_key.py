@@ -124,3 +124,43 @@ def test_debias_fit_command_refits_a_changed_setting(tiny_run, word_list_data, t
     changed = run_command("debias", [*base, "debias.n_classifiers=1"])
     assert "debias.n_classifiers was 4, now 1" in capsys.readouterr().out
     assert changed.config["n_classifiers"] == 1 and changed.info["n_classifiers_kept"] <= 1
+
+
+def test_a_result_is_recomputed_when_its_artifact_is_refitted_in_place(tiny_run, word_list_data, tmp_path):
+    """`debias.artifact=<dir>` refitted there on other sentences (same settings and weights): evaluate must not
+    reuse the result computed with the old artifact."""
+    import json
+
+    from babybias.commands import evaluate as evaluate_command
+    from babybias.launch.compose import compose_command, run_command
+
+    def write_corpus(path, repeats):
+        lines = [f"{who} {what} number {i} ." for i in range(repeats) for who in ("he", "she", "the man", "the woman",
+                 "his father", "her mother", "the dog") for what in ("ran home", "works at home", "has a cat")]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    target, texts = tmp_path / "my_artifact", tmp_path / "texts.txt"
+    texts.write_text("the man ran home .\nshe is a nurse .\nthe dog ran .\n")
+    settings = ["debias=inlp", "debias.sentences_per_class=12", "debias.n_classifiers=2", f"debias.artifact={target}"]
+    common = [f"paths.runs={tmp_path / 'runs'}", f"data.root={word_list_data.root}", *settings]
+
+    def fit(corpus, *extra):
+        return run_command("debias", ["action=fit", f"run={tiny_run}", f"corpus_file={corpus}", *common, *extra])
+
+    def evaluate() -> tuple[str, dict]:
+        cfg = compose_command("evaluate", [f"run={tiny_run}", "eval=[pppl]", f"pppl.path={texts}", "impl.device=cpu",
+                                           "data.verify=false", *common])
+        ((stem, status),) = evaluate_command.run(cfg)["status"]["tiny/step-0000010"].items()
+        return status, json.loads((tiny_run.parent / "eval" / "step-0000010" / f"{stem}.json").read_text())
+
+    first = fit(write_corpus(tmp_path / "a.txt", repeats=5))
+    status, result = evaluate()
+    assert status.startswith("computed") and evaluate()[0] == "skipped (exists)"
+    refit = fit(write_corpus(tmp_path / "b.txt", repeats=2), "force=true")
+    assert not np.array_equal(refit.arrays["projection"], first.arrays["projection"])
+    status, again = evaluate()
+    assert "artifact was refitted" in status
+    on_disk = {k: v["sha256"] for k, v in json.loads((target / "artifact.json").read_text())["arrays"].items()}
+    assert again["debias_applied"]["arrays_sha256"] == on_disk != result["debias_applied"]["arrays_sha256"]
+    assert again["summary"]["pppl"] != pytest.approx(result["summary"]["pppl"])

@@ -160,9 +160,24 @@ RUNNERS: dict[str, Benchmark] = {
 
 # ---------------------------------------------------------------- the command
 def result_key(var: Variant, ckpt: Checkpoint, cfg: EvaluateConfig) -> dict:
-    """What a stored result of `var` on `ckpt` must match to be reused (`babybias.results.reuse_key`)."""
+    """What a stored result of `var` on `ckpt` must match to be reused (`babybias.results.reuse_key`), including,
+    for a post-model method, the artifact that `debiased_engine` would apply now."""
     bench = RUNNERS[var.benchmark]
-    return reuse_key(var, weights_sha256(ckpt.path), code_version(bench.metric), data_inputs(bench.datasets, cfg.data))
+    return reuse_key(var, weights_sha256(ckpt.path), code_version(bench.metric), data_inputs(bench.datasets, cfg.data),
+                     _artifact_now(cfg, ckpt))
+
+
+def _artifact_now(cfg: EvaluateConfig, ckpt: Checkpoint) -> dict | None:
+    """The identity of the artifact in the folder `debias.apply.debiased_engine` reads (None: none there yet, or
+    no post-model method)."""
+    if not cfg.debias.is_post_model:
+        return None
+    from babybias.debias.apply import artifact_root_of
+    from babybias.debias.artifacts import artifact_identity, default_artifact_dir
+
+    folder = Path(cfg.debias.artifact) if cfg.debias.artifact else default_artifact_dir(
+        artifact_root_of(ckpt.path), cfg.debias.method, ckpt.path, cfg.debias)
+    return artifact_identity(folder)
 
 
 def write_result(ckpt: Checkpoint, var: Variant, result, seconds: float, engine_info: dict, key: dict,

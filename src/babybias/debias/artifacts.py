@@ -108,10 +108,31 @@ class DebiasArtifact:
                 "fit_key": self.info.get("fit_key"),
                 "arrays_sha256": {k: _array_sha256(np.asarray(v)) for k, v in sorted(self.arrays.items())}}
 
+
     def describe(self) -> dict[str, Any]:
         """A short summary for logs and metrics.jsonl."""
         scalars = {k: v for k, v in self.info.items() if isinstance(v, (int, float, str, bool)) or v is None}
         return {"method": self.method, "n_sentences": len(self.sentences), **scalars}
+
+
+IDENTITY_KEYS = ("method", "fit_key", "arrays_sha256")
+"""What identifies a fitted artifact's effect: a result is reused only while the artifact it was computed with is
+the one on disk (`babybias.results`: a refit at the same place, e.g. `debias.artifact=` refitted on other data,
+recomputes the result)."""
+
+
+def artifact_identity(folder: str | Path) -> dict[str, Any] | None:
+    """{method, fit_key, arrays_sha256} of the finished artifact in `folder`, read from artifact.json (the arrays
+    are not loaded); None when there is none (or it cannot be read). Equals those keys of `provenance()`."""
+    folder = Path(folder)
+    if not (folder / DONE).exists():
+        return None
+    try:
+        meta = json.loads((folder / "artifact.json").read_text(encoding="utf-8"))
+        return {"method": meta["method"], "fit_key": meta["info"].get("fit_key"),
+                "arrays_sha256": {k: spec["sha256"] for k, spec in sorted(meta["arrays"].items())}}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def default_artifact_dir(artifact_root: str | Path, method: str, model_dir: str | Path, cfg=None,
