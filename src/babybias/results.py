@@ -187,12 +187,22 @@ def stale_reason(path: Path, key: dict) -> str | None:
 
 # ---------------------------------------------------------------- report columns
 def column_identity(payload: dict) -> dict:
-    """What must agree for two results to share a report column: the scoring precision, the recorded options
-    and the metric's own options. Older files without `scoring` give the precision they were run at."""
+    """What must agree for two results to share a report column (or be paired by `babybias compare`): the scoring
+    precision, the recorded options, the metric's own options and the metric definition (DEFINITION_VERSION: a
+    number computed before a definition changed is not the same quantity). Older files without `scoring` give
+    the precision they were run at."""
     scoring = payload.get("scoring") or {}
     precision = scoring.get("precision") or (payload.get("engine") or {}).get("precision") or "unknown"
     return {"scoring precision": precision, "options": payload.get("options"),
-            "metric options": payload.get("metric_options")}
+            "metric options": payload.get("metric_options"),
+            "metric definition": (payload.get("code_version") or {}).get("definition")}
+
+
+def identity_difference(a: dict, b: dict) -> str | None:
+    """None when two result payloads may share a column or be paired; else the first difference, e.g.
+    "scoring precision: fp32 vs bf16"."""
+    left, right = (json.loads(json.dumps(to_jsonable(column_identity(p)), sort_keys=True)) for p in (a, b))
+    return None if left == right else _first_difference(left, right)
 
 
 def check_columns(results: Iterable[tuple[str, str, dict]]) -> None:

@@ -171,3 +171,34 @@ def test_paired_pppl_needs_the_same_text_file(tmp_path):
     expected = math.exp(-sum(r["pll"] for r in pppl_a) / 200) - math.exp(-sum(r["pll"] for r in pppl_b) / 200)
     assert row["metric"] == "pppl" and row["difference"] == pytest.approx(expected)
     assert row["ci_high"] < 0 and pd.isna(row["p_exact"])  # a is better on every text; no exact test for PPPL
+
+
+def test_results_that_are_not_the_same_quantity_are_not_paired(tmp_path, capsys):
+    """Same file stem, different number: another metric definition or another non-naming option (the BabyLM
+    temperature sweep) is named and left out of the paired test, never differenced."""
+    more = np.arange(60) % 3 == 0
+    runs = tmp_path / "runs"
+    _write_final(runs, "a", {"crows_pairs": _crows_rows(more), "stereoset": []})
+    _write_final(runs, "b", {"crows_pairs": _crows_rows(~more), "stereoset": []})
+    folder_b = runs / "b" / "eval" / "final"
+    (folder_b / "crows_pairs.json").write_text(json.dumps({"options": {}, "code_version": {"definition": 2}}))
+    with pytest.raises(BabybiasError, match="crows_pairs: not paired .*metric definition: None vs 2"):
+        compare_command.run(compose_command("compare", ["a=a", "b=b", f"paths.runs={runs}", "plots=false"]))
+    (folder_b / "crows_pairs.json").write_text(json.dumps({"options": {}}))
+    out = compare_command.run(compose_command("compare", ["a=a", "b=b", f"paths.runs={runs}", "plots=false"]))
+    assert set(out["paired"]["variant"]) == {"crows_pairs"}  # the same quantity again: paired
+
+
+def test_report_refuses_two_metric_definitions_in_one_column(tmp_path):
+    from babybias.analysis.report import gather
+
+    root = tmp_path / "runs"
+    for name, definition in (("a", 1), ("b", 2)):
+        folder = root / name / "eval" / "final"
+        folder.mkdir(parents=True)
+        (root / name / "pretrain").mkdir()
+        (root / name / "pretrain" / "config.yaml").write_text("command: pretrain\n")
+        (folder / "crows_pairs.json").write_text(json.dumps({"summary": {"metric_score": 50.0}, "options": {},
+                                                             "code_version": {"definition": definition}}))
+    with pytest.raises(BabybiasError, match="metric definition: 1 vs 2"):
+        gather(f"{root}/**")

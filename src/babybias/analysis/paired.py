@@ -163,6 +163,17 @@ def _same_texts(eval_a: Path, eval_b: Path, stem: str) -> bool:
     return paths[0] is not None and paths[0] == paths[1]
 
 
+def _identity_difference(eval_a: Path, eval_b: Path, stem: str) -> str | None:
+    """Why the two checkpoints' `stem` results are not the same quantity (`results.column_identity`), else None."""
+    from babybias.results import identity_difference
+
+    try:
+        a, b = (json.loads((folder / f"{stem}.json").read_text()) for folder in (eval_a, eval_b))
+    except (OSError, ValueError):
+        return "an unreadable or missing result file"
+    return identity_difference(a, b)
+
+
 def paired_table(eval_a: Path, eval_b: Path, resampling: Resampling = Resampling(),
                  variants: Sequence[str] | None = None):
     """(DataFrame of PAIRED_COLUMNS, notes on variants not compared) for two checkpoints' eval folders."""
@@ -175,6 +186,10 @@ def paired_table(eval_a: Path, eval_b: Path, resampling: Resampling = Resampling
         benchmark = stem.split("-")[0]
         if benchmark not in PAIRERS:
             notes.append(f"{stem}: no paired test (its result files keep no per-item values to resample)")
+            continue
+        different = _identity_difference(Path(eval_a), Path(eval_b), stem)
+        if different:
+            notes.append(f"{stem}: not paired (the two results differ in {different}; re-evaluate one side alike)")
             continue
         if benchmark == "pppl" and not _same_texts(Path(eval_a), Path(eval_b), stem):
             notes.append(f"{stem}: not paired (each model scored its own validation text; set pppl.path for both)")
