@@ -163,3 +163,15 @@ def test_a_dryrun_beside_a_run_is_not_reported_with_the_runs_evaluations(tmp_pat
     gathered = gather(f"{root}/**")
     evals = gathered.metrics[gathered.metrics["source"] == "eval"]
     assert set(evals["run"]) == {"a/pretrain"} and len(evals)  # the dryrun's row has no CrowS-Pairs number
+
+
+def test_the_runs_table_takes_every_number_from_the_last_evaluated_checkpoint(runs, tmp_path):
+    """A benchmark evaluated only at an earlier checkpoint (e.g. while training went on) is not shown as the
+    run's final number beside the final checkpoint's others; the table names the checkpoint."""
+    folder = runs / "bert" / "eval" / "step-0000004"
+    (folder / "stereoset.json").write_text(json.dumps({"summary": {"ss": 70.0, "lms": 80.0, "icat": 48.0}}))
+    out = run_command("report", [f"runs={runs}/**", f"out={tmp_path / 'report'}", f"paths.runs={runs}"])
+    main = pd.read_csv(out / "runs.csv").set_index("run")
+    assert main.loc["bert/pretrain", "crows_pairs.metric_score"] == 61.0
+    assert "stereoset.ss" not in main.columns  # step 4's SS is not the final model's (no run has a final SS)
+    assert main.loc["bert/pretrain", "eval_checkpoint"] == "final"

@@ -249,18 +249,39 @@ CI_SUFFIXES = (" ci_low", " ci_high")
 """`final_eval(..., intervals=True)` names a metric column's interval bounds `<column> ci_low|ci_high`."""
 
 
+def _last_checkpoint_rows(metrics: Any) -> Any:
+    """The overall headline eval rows of each run's last evaluated checkpoint only (a benchmark not evaluated
+    there is absent: an earlier checkpoint's number is never shown as the run's final one)."""
+    rows = headline_rows(metrics[(metrics["source"] == "eval") & (metrics["category"] == "overall")])
+    if rows.empty:
+        return rows
+    rows = rows.assign(order=rows["step"].fillna(float("inf")))
+    return rows[rows["order"] == rows.groupby("run")["order"].transform("max")]
+
+
+def last_evaluated(metrics: Any) -> Any:
+    """One row per run: `run`, `eval_checkpoint` (the checkpoint `final_eval`'s numbers come from)."""
+    import pandas as pd
+
+    rows = _last_checkpoint_rows(metrics)
+    if rows.empty:
+        return pd.DataFrame(columns=["run", "eval_checkpoint"])
+    last = rows.drop_duplicates("run", keep="last")
+    return pd.DataFrame({"run": last["run"], "eval_checkpoint": last["checkpoint"]}).reset_index(drop=True)
+
+
 def final_eval(metrics: Any, intervals: bool = False) -> Any:
-    """Each run's overall eval metrics at its last evaluated checkpoint: one row per run, one column per metric.
+    """Each run's overall eval metrics at its last evaluated checkpoint (`last_evaluated`; only that checkpoint's
+    results): one row per run, one column per metric.
 
     With `intervals`, each metric column `<benchmark>.<metric>` is followed by its 95% CI bounds
     `<benchmark>.<metric> ci_low` and `... ci_high` (NaN where the result file has no interval).
     """
     import pandas as pd
 
-    rows = headline_rows(metrics[(metrics["source"] == "eval") & (metrics["category"] == "overall")])
+    rows = _last_checkpoint_rows(metrics)
     if rows.empty:
         return pd.DataFrame()
-    rows = rows.assign(order=rows["step"].fillna(float("inf")))
     # the last row itself (groupby.last would take each column's last non-null value, mixing rows)
     last = rows.sort_values("order", kind="stable").drop_duplicates(["run", "benchmark", "metric"], keep="last")
     last = last.assign(column=last["benchmark"] + "." + last["metric"])

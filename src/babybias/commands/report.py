@@ -32,15 +32,15 @@ def run(cfg: ReportConfig) -> Path:
 
 def _write_report(cfg: ReportConfig, gathered, out: Path) -> Path:
     from babybias.analysis.dynamics import write_table
-    from babybias.analysis.report import final_eval
+    from babybias.analysis.report import final_eval, last_evaluated
     from babybias.analysis.report_html import all_plots, render, with_intervals_shown
     from babybias.runs import atomic_path
 
     write_table(gathered.metrics, out, "metrics")
     finals = final_eval(gathered.metrics, intervals=True)
     main = gathered.runs.drop(columns=["path"])
-    if not finals.empty:
-        main = main.merge(finals, on="run", how="left")
+    if not finals.empty:  # which checkpoint the numbers are from, then the numbers
+        main = main.merge(last_evaluated(gathered.metrics), on="run", how="left").merge(finals, on="run", how="left")
     with atomic_path(out / "runs.csv") as tmp:
         main.to_csv(tmp, index=False)
     plots = all_plots(gathered, finals, out)
