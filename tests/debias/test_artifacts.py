@@ -105,6 +105,9 @@ def test_debias_fit_command(tiny_run, word_list_data, tmp_path):
     artifact = run_command("debias", overrides)
     folder = Path(artifact.folder)
     assert folder.parent == tmp_path / "runs" / "tiny" / "debias" / "inlp"
+    # fitted on the checkpoint `evaluate run=<run> debias=inlp` scores as final (step-0000010 holds model/'s step),
+    # so evaluation finds this artifact instead of fitting a second one on model/
+    assert folder.name.startswith("step-0000010-")
     assert {"config.yaml", "meta.json", "DONE", "artifact.json"} <= {p.name for p in folder.iterdir()}
     assert artifact.info["class_counts"] == {"male": 12, "female": 12, "neutral": 12}
     assert artifact.config["n_classifiers"] == 4

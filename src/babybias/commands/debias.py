@@ -27,7 +27,12 @@ def run(cfg: DebiasCommandConfig):
         raise ConfigError(f"`babybias debias fit` fits post-model methods; debias={cfg.debias.method} is not one",
                           fix="use debias=inlp|sentence_debias|self_debias (cda/dropout are `babybias pretrain debias=...`)")
     cfg.seed = resolve_seed(cfg.seed)
-    model_dir = resolve_model(cfg.checkpoint or cfg.run or cfg.name, cfg.paths.runs)
+    ref = cfg.checkpoint or cfg.run or cfg.name
+    model_dir = resolve_model(ref, cfg.paths.runs)
+    if not cfg.checkpoint:  # the checkpoint `babybias evaluate run=<run>` scores as final (a checkpoints/step-N
+        from babybias.analysis.dynamics import select_checkpoints  # with model/'s step), whose artifact it looks up
+
+        model_dir = select_checkpoints(ref, "final", cfg.paths.runs)[0].path
     folder = Path(cfg.debias.artifact) if cfg.debias.artifact else default_artifact_dir(
         artifact_root_of(model_dir), cfg.debias.method, model_dir, cfg.debias, cfg.corpus_file, cfg.seed)
     if not cfg.force:
