@@ -175,3 +175,18 @@ def test_the_runs_table_takes_every_number_from_the_last_evaluated_checkpoint(ru
     assert main.loc["bert/pretrain", "crows_pairs.metric_score"] == 61.0
     assert "stereoset.ss" not in main.columns  # step 4's SS is not the final model's (no run has a final SS)
     assert main.loc["bert/pretrain", "eval_checkpoint"] == "final"
+
+
+def test_a_point_estimate_outside_its_percentile_interval_is_plotted_not_a_crash(runs, tmp_path):
+    """Mean |effect size| (SEAT) and ICAT have a kink (abs, min): near no bias the full-sample estimate can lie
+    outside its own percentile interval (an unbiased model: 0.094 [0.105, 0.31]). The female-ratio plot draws
+    the interval as it is; matplotlib's error bars refused the negative length and `babybias report` crashed."""
+    for ratio, (estimate, low, high) in ((0.1, (0.09, 0.10, 0.31)), (0.5, (0.2, 0.12, 0.35)), (0.9, (0.3, 0.2, 0.5))):
+        folder = runs / f"imb{ratio}" / "eval" / "final"
+        (folder / "seat.json").write_text(json.dumps({
+            "summary": {"gender_mean_abs_effect_size": estimate},
+            "intervals": {"gender_mean_abs_effect_size": {"estimate": estimate, "low": low, "high": high}}}))
+    out = run_command("report", [f"runs={runs}/**", f"out={tmp_path / 'report'}", f"paths.runs={runs}"])
+    assert (out / "bias_vs_female_ratio.png").stat().st_size > 1000
+    main = pd.read_csv(out / "runs.csv").set_index("run")
+    assert main.loc["imb0.1/pretrain", "seat.gender_mean_abs_effect_size ci_low"] == 0.10  # shown as computed

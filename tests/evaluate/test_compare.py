@@ -202,3 +202,16 @@ def test_report_refuses_two_metric_definitions_in_one_column(tmp_path):
                                                              "code_version": {"definition": definition}}))
     with pytest.raises(BabybiasError, match="metric definition: 1 vs 2"):
         gather(f"{root}/**")
+
+
+def test_paired_plot_draws_a_difference_outside_its_percentile_interval(tmp_path):
+    """ICAT and mean |effect size| are not smooth (min, abs): a paired difference can fall outside its
+    percentile interval. The forest plot draws the interval as computed instead of failing on a negative
+    error-bar length."""
+    from babybias.analysis.plots import plot_paired
+
+    table = pd.DataFrame([{"variant": "stereoset", "category": "overall", "metric": "icat", "difference": 1.5,
+                           "ci_low": -0.4, "ci_high": 1.2},
+                          {"variant": "stereoset", "category": "overall", "metric": "ss", "difference": 0.3,
+                           "ci_low": -0.5, "ci_high": 1.0}])
+    assert plot_paired(table, tmp_path, "a", "b").stat().st_size > 1000

@@ -48,6 +48,24 @@ def band(ax, x, rows, color, alpha: float = 0.2) -> None:
     ax.fill_between(x, rows["ci_low"], rows["ci_high"], color=color, alpha=alpha, lw=0)
 
 
+def interval_bars(ax, positions, estimates, low, high, horizontal: bool = False, color: str = "black",
+                  marker: str = "o") -> None:
+    """Each estimate as a marker and its interval as a line from `low` to `high`, drawn as computed.
+
+    Not matplotlib's error bars (lengths from the estimate): a percentile interval need not contain its
+    estimate (mean |effect size| and ICAT have a kink: near no bias the estimate can lie below or above every
+    resample), and a negative length is an error there. NaN bounds draw no line.
+    """
+    import numpy as np
+
+    positions, estimates = np.asarray(positions, float), np.asarray(estimates, float)
+    low, high = np.asarray(low, float), np.asarray(high, float)
+    lines = ax.hlines if horizontal else ax.vlines
+    lines(positions, low, high, color=color, lw=1.2)
+    x, y = (estimates, positions) if horizontal else (positions, estimates)
+    ax.plot(x, y, marker, color=color, ls="none")
+
+
 def _x(table):
     if table["tokens_seen"].notna().all():
         return "tokens_seen", "tokens seen"
@@ -129,9 +147,7 @@ def plot_paired(table, folder: Path, name_a: str, name_b: str) -> Path:
     for ax, variant in zip(axes[:, 0], variants):
         part = table[table["variant"] == variant]
         y = list(range(len(part)))[::-1]
-        difference = part["difference"].to_numpy(float)
-        errors = [difference - part["ci_low"].to_numpy(float), part["ci_high"].to_numpy(float) - difference]
-        ax.errorbar(difference, y, xerr=errors, fmt="o", capsize=3, color="black")
+        interval_bars(ax, y, part["difference"], part["ci_low"], part["ci_high"], horizontal=True)
         ax.axvline(0.0, color="grey", ls="--", lw=1)
         ax.set_yticks(y, list(part["metric"]), fontsize=8)
         ax.set_ylim(-0.7, len(part) - 0.3)

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
-from babybias.analysis.plots import IDEAL, band
+from babybias.analysis.plots import IDEAL, band, interval_bars
 from babybias.analysis.report import CI_SUFFIXES, headline_rows
 
 Plot = Tuple[str, Path]  # (caption, png path)
@@ -125,8 +125,9 @@ def bias_vs_female_ratio(runs: Any, finals: Any, out: Path) -> Optional[Plot]:
     for ax, column in zip(axes, columns):
         t = table.sort_values("female_ratio")
         low, high = (t.get(column + suffix) for suffix in CI_SUFFIXES)
-        errors = None if low is None or high is None else [(t[column] - low).to_numpy(), (high - t[column]).to_numpy()]
-        ax.errorbar(t["female_ratio"], t[column], yerr=errors, marker="o", capsize=3)
+        ax.plot(t["female_ratio"], t[column], marker="o")
+        if low is not None and high is not None:
+            interval_bars(ax, t["female_ratio"], t[column], low, high, color="C0")
         ax.set(xlabel="female ratio of the corpus", title=f"{column}  r = {pearson(t['female_ratio'], t[column]):.2f}")
     return "Final bias vs the corpus's female ratio (error bars: 95% item-bootstrap CIs)", _save(
         fig, out / "bias_vs_female_ratio.png")

@@ -18,6 +18,9 @@ Intervals: 95% percentile bootstrap CIs of each test's effect size, resampling t
 of its four word sets X, Y, A, B (sizes fixed), and of each group's mean |effect size| from the same
 resamples (the tests' stimuli drawn independently). A resample recomputes d from the resampled sets
 exactly (`effect_size_statistics`: counts of each stimulus, vectorized over resamples).
+Mean |effect size| has a kink at 0: for a model with little bias every resample's mean |d| tends to
+exceed the full-sample one, so the percentile interval may lie wholly above its estimate (about 1 in 10
+random-embedding runs of the gender tests); the interval is reported as computed, not shifted.
 
 The engine embeds each text (`embed(texts, pooling="mean"|"cls")`); `compute` takes a mapping text ->
 vector. Vectors need not be normalised (cosine similarity is scale-free). For reference, bias-bench embeds

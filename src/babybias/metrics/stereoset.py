@@ -44,6 +44,8 @@ Definitions implemented (checked against `moinnadeem/StereoSet` `code/evaluation
 - **Intervals.** 95% percentile bootstrap CIs of LMS, SS and ICAT, overall and per domain: the examples
   are resampled and all three recomputed from the same resample (per-target counts, then the means over
   the targets present; ICAT from that resample's LMS and SS), as `babybias.metrics.intervals` describes.
+  ICAT's `min(ss, 100 - ss)` has a kink at SS = 50: with SS very near 50 the estimate can lie above
+  every resample's ICAT and so above its percentile interval (reported as computed, not shifted).
 """
 
 from __future__ import annotations
