@@ -190,3 +190,28 @@ def test_a_point_estimate_outside_its_percentile_interval_is_plotted_not_a_crash
     assert (out / "bias_vs_female_ratio.png").stat().st_size > 1000
     main = pd.read_csv(out / "runs.csv").set_index("run")
     assert main.loc["imb0.1/pretrain", "seat.gender_mean_abs_effect_size ci_low"] == 0.10  # shown as computed
+
+
+def _set_interval_level(root: Path, run: str, level: float) -> None:
+    for ckpt in CKPTS:
+        path = root / run / "eval" / ckpt / "crows_pairs.json"
+        result = json.loads(path.read_text())
+        result["intervals"] = {k: {**v, "level": level} for k, v in result["intervals"].items()}
+        path.write_text(json.dumps({**result, "bootstrap": {"resamples": 1000, "level": level, "seed": 0}}))
+
+
+def test_the_report_states_the_interval_level_its_results_were_computed_at(tmp_path):
+    """`bootstrap.level` is a setting: 90% intervals were shown under a '95% CI' heading, and a column could mix
+    90% and 99% intervals; the report names the level and refuses to mix levels."""
+    root = tmp_path / "runs"
+    for name in ("a", "b"):
+        write_pretrain(root, name, "tiny", [50.0, 55.0, 60.0])
+        _set_interval_level(root, name, 0.9)
+    out = run_command("report", [f"runs={root}/**", f"out={tmp_path / 'out'}"])
+    md = (out / "report.md").read_text()
+    assert "value [90% item-bootstrap CI]" in md and "95%" not in md
+
+    _set_interval_level(root, "b", 0.99)
+    with pytest.raises(BabybiasError, match=r"intervals at different levels \(90% in .*, 99% in ") as err:
+        gather(f"{root}/**")
+    assert "bootstrap.level" in err.value.fix

@@ -224,6 +224,31 @@ def check_columns(results: Iterable[tuple[str, str, dict]]) -> None:
                                     "or report them apart (runs=<glob>)")
 
 
+def interval_levels(payload: dict) -> set[float]:
+    """The confidence levels of a result's intervals (each interval records its own; empty when it has none)."""
+    intervals = payload.get("intervals") if isinstance(payload.get("intervals"), dict) else {}
+    return {float(v["level"]) for v in intervals.values()
+            if isinstance(v, dict) and isinstance(v.get("level"), (int, float)) and not isinstance(v.get("level"), bool)}
+
+
+def check_interval_levels(results: Iterable[tuple[str, str, dict]]) -> float | None:
+    """The one confidence level of all results' intervals (None when none has a level); BabybiasError when they
+    differ (`bootstrap.level` is a setting; a report labels its intervals with one level)."""
+    where: dict[float, str] = {}
+    for _, place, payload in results:
+        for level in interval_levels(payload):
+            where.setdefault(level, place)
+    if len(where) > 1:
+        from babybias.uncertainty import level_label
+
+        (first, where_a), (second, where_b) = sorted(where.items())[:2]
+        raise BabybiasError(f"the results hold intervals at different levels ({level_label(first)} in {where_a}, "
+                            f"{level_label(second)} in {where_b})",
+                            fix="re-evaluate one side with the other's bootstrap.level (`babybias evaluate run=<run> "
+                                "bootstrap.level=...`), or report them apart (runs=<glob>)")
+    return next(iter(where), None)
+
+
 def _first_difference(a: Any, b: Any, prefix: str = "") -> str:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):

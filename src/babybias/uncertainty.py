@@ -50,6 +50,11 @@ class Interval:
         return (self.high - self.low) / 2
 
 
+def level_label(level: float) -> str:
+    """A confidence level as people write it: 0.95 -> "95%", 0.995 -> "99.5%"."""
+    return f"{100 * level:g}%"
+
+
 def _rng_indices(n_items: int, n_resamples: int, seed: int) -> np.ndarray:
     """[n_resamples, n_items] item indices drawn with replacement (the same for every statistic of one seed)."""
     return np.random.default_rng(seed).integers(0, n_items, size=(n_resamples, n_items))

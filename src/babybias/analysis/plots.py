@@ -72,9 +72,11 @@ def _x(table):
     return "step", "step"
 
 
-def plot_dynamics(table, folder: Path) -> list[Path]:
+def plot_dynamics(table, folder: Path, level: float = 0.95) -> list[Path]:
     """One PNG per (benchmark variant, headline metric): overall (thick) and per category (thin) vs training,
-    each with its 95% item-bootstrap CI as a band."""
+    each with its item-bootstrap CI (at `level`, the results' `bootstrap.level`) as a band."""
+    from babybias.uncertainty import level_label
+
     plt = _plt()
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -93,7 +95,7 @@ def plot_dynamics(table, folder: Path) -> list[Path]:
                 band(ax, cat[x], cat, line.get_color(), alpha=0.07)
             overall = rows[rows["category"] == "overall"].sort_values(x)
             if not overall.empty:
-                ax.plot(overall[x], overall["value"], marker="o", lw=2.5, color="black", label="overall (95% CI band)")
+                ax.plot(overall[x], overall["value"], marker="o", lw=2.5, color="black", label=f"overall ({level_label(level)} CI band)")
                 band(ax, overall[x], overall, "black")
             if (benchmark.split("-")[0], metric) in IDEAL:
                 ax.axhline(IDEAL[benchmark.split("-")[0], metric], ls="--", color="grey", lw=1)
@@ -136,8 +138,10 @@ def _save(plt, fig, folder: Path, benchmark: str, metric: str) -> Path:
     return path
 
 
-def plot_paired(table, folder: Path, name_a: str, name_b: str) -> Path:
-    """Forest plot of paired differences a - b with their 95% CIs: one panel per variant (own scale)."""
+def plot_paired(table, folder: Path, name_a: str, name_b: str, level: float = 0.95) -> Path:
+    """Forest plot of paired differences a - b with their CIs (at `level`): one panel per variant (own scale)."""
+    from babybias.uncertainty import level_label
+
     plt = _plt()
     folder.mkdir(parents=True, exist_ok=True)
     variants = list(dict.fromkeys(table["variant"]))
@@ -152,6 +156,6 @@ def plot_paired(table, folder: Path, name_a: str, name_b: str) -> Path:
         ax.set_yticks(y, list(part["metric"]), fontsize=8)
         ax.set_ylim(-0.7, len(part) - 0.3)
         ax.set_title(variant, fontsize=9)
-    axes[-1, 0].set_xlabel(f"{name_a} minus {name_b} (95% paired-bootstrap CI)")
+    axes[-1, 0].set_xlabel(f"{name_a} minus {name_b} ({level_label(level)} paired-bootstrap CI)")
     fig.suptitle("Paired differences on the same items")
     return _save(plt, fig, folder, "paired", "differences")

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from babybias.results import check_columns
+from babybias.results import check_columns, check_interval_levels
 
 TIDY_COLUMNS = ["run", "command", "source", "checkpoint", "step", "fraction", "group", "benchmark", "category",
                 "metric", "value", "ci_low", "ci_high"]
-"""`ci_low`/`ci_high`: the 95% item-bootstrap interval of an evaluation value (NaN where there is none)."""
+"""`ci_low`/`ci_high`: the item-bootstrap interval of an evaluation value (NaN where there is none), at the level
+`Gathered.ci_level` (95% by default; one level per report)."""
 NO_CI = (math.nan, math.nan)
 TRAIN_METRICS = ("loss", "validation_loss")
 # config fields shown in the runs table (dotted paths into config.yaml), when a run has them
@@ -47,6 +48,8 @@ class Gathered:
     """pandas DataFrame: compare runs' aligned.csv rows, with a `run` column."""
     studies: Dict[str, Any] = field(default_factory=dict)
     """study run -> its results.csv as a DataFrame."""
+    ci_level: Optional[float] = None
+    """The confidence level of every evaluation interval in `metrics` (one level per report; None: no interval)."""
 
 
 def find_run_dirs(pattern: str) -> List[Path]:
@@ -125,11 +128,13 @@ def gather(pattern: str) -> Gathered:
         elif command == "study" and (path / "results.csv").is_file():
             studies[label] = pd.read_csv(path / "results.csv")
     check_columns(evaluations)
+    level = check_interval_levels(evaluations)
     metrics = pd.DataFrame(rows, columns=TIDY_COLUMNS)
     runs = pd.DataFrame(run_rows)
     if not runs.empty:
         runs = runs.sort_values(["command", "run"], kind="stable").reset_index(drop=True)
-    return Gathered(runs, metrics, pd.concat(aligned, ignore_index=True) if aligned else pd.DataFrame(), studies)
+    return Gathered(runs, metrics, pd.concat(aligned, ignore_index=True) if aligned else pd.DataFrame(), studies,
+                    level)
 
 
 def _run_row(path: Path, label: str, command: str, cfg: dict) -> dict:

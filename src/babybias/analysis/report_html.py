@@ -60,7 +60,7 @@ def learning_curves(metrics: Any, out: Path) -> Optional[Plot]:
     return "Learning curves: training (solid) and validation (dashed) loss", _save(fig, out / "learning_curves.png")
 
 
-def bias_over_training(metrics: Any, out: Path) -> Optional[Plot]:
+def bias_over_training(metrics: Any, out: Path, level: str = "95%") -> Optional[Plot]:
     rows = metrics[(metrics["source"] == "eval") & (metrics["category"] == "overall") & metrics["step"].notna()]
     rows = headline_rows(rows)
     panels = [(key, g) for key, g in rows.groupby(["benchmark", "metric"]) if g.groupby("run").size().max() >= 2]
@@ -80,7 +80,7 @@ def bias_over_training(metrics: Any, out: Path) -> Optional[Plot]:
             ax.axhline(ideal, color="grey", lw=0.8, ls=":")  # only when near the data: it would squash it
         ax.set(xlabel="fraction of training" if use_fraction else "step", title=f"{benchmark}: {metric}")
         ax.legend(fontsize=6)
-    return ("Bias and language ability over training (bands: 95% item-bootstrap CIs; dotted: the unbiased/ideal "
+    return (f"Bias and language ability over training (bands: {level} item-bootstrap CIs; dotted: the unbiased/ideal "
             "value)"), _save(fig, out / "bias_over_training.png")
 
 
@@ -114,7 +114,7 @@ def model_scatter(aligned: Any, out: Path) -> Optional[Plot]:
         fig, out / "model_scatter.png")
 
 
-def bias_vs_female_ratio(runs: Any, finals: Any, out: Path) -> Optional[Plot]:
+def bias_vs_female_ratio(runs: Any, finals: Any, out: Path, level: str = "95%") -> Optional[Plot]:
     if "female_ratio" not in runs or finals.empty:
         return None
     table = runs[["run", "female_ratio"]].dropna().merge(finals, on="run")
@@ -129,7 +129,7 @@ def bias_vs_female_ratio(runs: Any, finals: Any, out: Path) -> Optional[Plot]:
         if low is not None and high is not None:
             interval_bars(ax, t["female_ratio"], t[column], low, high, color="C0")
         ax.set(xlabel="female ratio of the corpus", title=f"{column}  r = {pearson(t['female_ratio'], t[column]):.2f}")
-    return "Final bias vs the corpus's female ratio (error bars: 95% item-bootstrap CIs)", _save(
+    return f"Final bias vs the corpus's female ratio (bars: {level} item-bootstrap CIs)", _save(
         fig, out / "bias_vs_female_ratio.png")
 
 
@@ -158,9 +158,12 @@ def accuracy_vs_eo(metrics: Any, out: Path) -> Optional[Plot]:
 
 
 def all_plots(gathered: Any, finals: Any, out: Path) -> List[Plot]:
+    from babybias.uncertainty import DEFAULT_LEVEL, level_label
+
     out.mkdir(parents=True, exist_ok=True)
-    made = [learning_curves(gathered.metrics, out), bias_over_training(gathered.metrics, out),
-            model_scatter(gathered.aligned, out), bias_vs_female_ratio(gathered.runs, finals, out),
+    level = level_label(gathered.ci_level or DEFAULT_LEVEL)
+    made = [learning_curves(gathered.metrics, out), bias_over_training(gathered.metrics, out, level),
+            model_scatter(gathered.aligned, out), bias_vs_female_ratio(gathered.runs, finals, out, level),
             accuracy_vs_eo(gathered.metrics, out)]
     return [p for p in made if p is not None]
 

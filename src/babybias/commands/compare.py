@@ -71,6 +71,7 @@ def _eval_dir(ref: str, which, runs_root: str) -> Path:
 def paired_tests(cfg: CompareConfig, out: Path, name_a: str, name_b: str) -> dict:
     """Part 2: paired.csv|md and the differences plot; raises BabybiasError when nothing can be paired."""
     from babybias.analysis.paired import paired_table
+    from babybias.uncertainty import level_label
 
     eval_a = _eval_dir(cfg.a, cfg.checkpoint_a, cfg.paths.runs)
     eval_b = _eval_dir(cfg.b, cfg.checkpoint_b, cfg.paths.runs)
@@ -85,7 +86,7 @@ def paired_tests(cfg: CompareConfig, out: Path, name_a: str, name_b: str) -> dic
     _write_csv(table, out / "paired.csv")
     overall = table[table["category"] == "overall"]
     title = (f"{name_a} ({eval_a.name}) minus {name_b} ({eval_b.name}): paired tests on the same items "
-             f"(difference with {int(cfg.bootstrap.level * 100)}% paired-bootstrap CI; p_exact: McNemar's exact test)")
+             f"(difference with {level_label(cfg.bootstrap.level)} paired-bootstrap CI; p_exact: McNemar's exact test)")
     notes = [f"p_bootstrap = 0 means p < 1/{cfg.bootstrap.resamples}", *notes]
     text = to_markdown(overall, title) + "".join(f"\n- {note}" for note in notes) + "\n"
     atomic_write_text(out / "paired.md", text)
@@ -93,7 +94,7 @@ def paired_tests(cfg: CompareConfig, out: Path, name_a: str, name_b: str) -> dic
     if cfg.plots:
         from babybias.analysis.plots import plot_paired
 
-        plots = [plot_paired(overall, out / "plots", name_a, name_b)]
+        plots = [plot_paired(overall, out / "plots", name_a, name_b, cfg.bootstrap.level)]
     print(text)
     return {"paired": table, "paired_plots": [str(p) for p in plots]}
 

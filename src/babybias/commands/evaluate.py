@@ -292,7 +292,7 @@ def _evaluate(cfg: EvaluateConfig, checkpoints: list[Checkpoint]) -> dict:
         if cfg.plots:
             from babybias.analysis.plots import plot_dynamics
 
-            outputs["plots"] = [str(p) for p in plot_dynamics(table, eval_root / "plots")]
+            outputs["plots"] = [str(p) for p in plot_dynamics(table, eval_root / "plots", cfg.bootstrap.level)]
         print(f"dynamics table: {outputs['table'][0]} ({len(table)} rows)")
     babylm = {b: variant(b, cfg).stem for b in cfg.eval if b in BABYLM_SUITE}
     if babylm:

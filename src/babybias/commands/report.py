@@ -35,6 +35,7 @@ def _write_report(cfg: ReportConfig, gathered, out: Path) -> Path:
     from babybias.analysis.report import final_eval, last_evaluated
     from babybias.analysis.report_html import all_plots, render, with_intervals_shown
     from babybias.runs import atomic_path
+    from babybias.uncertainty import DEFAULT_LEVEL, level_label
 
     write_table(gathered.metrics, out, "metrics")
     finals = final_eval(gathered.metrics, intervals=True)
@@ -44,7 +45,8 @@ def _write_report(cfg: ReportConfig, gathered, out: Path) -> Path:
     with atomic_path(out / "runs.csv") as tmp:
         main.to_csv(tmp, index=False)
     plots = all_plots(gathered, finals, out)
-    sections = [("Runs (final evaluation: value [95% item-bootstrap CI])", with_intervals_shown(main))]
+    level = level_label(gathered.ci_level or DEFAULT_LEVEL)
+    sections = [(f"Runs (final evaluation: value [{level} item-bootstrap CI])", with_intervals_shown(main))]
     sections += [(f"Study table: {name}", table) for name, table in gathered.studies.items()]
     note = (f"{len(main)} runs matching {cfg.runs}; {len(gathered.metrics)} metric rows in metrics.csv "
             f"(columns: {', '.join(gathered.metrics.columns)}).")
