@@ -126,6 +126,8 @@ def test_compare_prints_the_paired_test_with_mcnemar_for_crows_pairs(tmp_path, c
     out = compare_command.run(compose_command("compare", ["a=a", "b=b", f"paths.runs={runs}"]))
     printed = capsys.readouterr().out
     assert "paired tests on the same items" in printed and "McNemar" in printed
+    # the two-sided bootstrap p-value is 2 x a share of 1,000 resamples: 0 means p < 0.002, not < 0.001
+    assert "p_bootstrap = 0 means p < 2/1000" in printed
     assert "seat: no paired test" in printed and "pppl: not paired" in printed  # each scored its own text
 
     table = out["paired"].set_index(["variant", "category", "metric"])

@@ -87,7 +87,8 @@ def paired_tests(cfg: CompareConfig, out: Path, name_a: str, name_b: str) -> dic
     overall = table[table["category"] == "overall"]
     title = (f"{name_a} ({eval_a.name}) minus {name_b} ({eval_b.name}): paired tests on the same items "
              f"(difference with {level_label(cfg.bootstrap.level)} paired-bootstrap CI; p_exact: McNemar's exact test)")
-    notes = [f"p_bootstrap = 0 means p < 1/{cfg.bootstrap.resamples}", *notes]
+    # two-sided: twice the share of resamples on the far side of 0, so its smallest non-zero value is 2/resamples
+    notes = [f"p_bootstrap = 0 means p < 2/{cfg.bootstrap.resamples} (no resampled difference crossed 0)", *notes]
     text = to_markdown(overall, title) + "".join(f"\n- {note}" for note in notes) + "\n"
     atomic_write_text(out / "paired.md", text)
     plots = []
