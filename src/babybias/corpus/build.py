@@ -26,7 +26,7 @@ from babybias.corpus.clean import dedupe, keep_sentence, normalize, split_senten
 from babybias.corpus.gender import GenderLexicon, Swapper, build_lexicon
 from babybias.corpus.group_swap import GroupSwapper
 from babybias.corpus.manifest import split_stats
-from babybias.corpus.mutations import MUTATIONS, MutationContext
+from babybias.corpus.mutations import COPIES_AFTER_TEXT, MUTATIONS, MutationContext
 from babybias.corpus.sources import Source, resolve_source
 from babybias.data import store
 from babybias.data.registry import files_of
@@ -92,6 +92,8 @@ def _plan(cfg, data_cfg, seed: int, dryrun: bool) -> _Plan:
         payload["options"]["deduplicate"] = False
     if cfg.mutation != "original":
         payload["options"]["mutate_validation"] = cfg.mutate_validation
+    if cfg.mutation in ("cda", "balanced") and cfg.cda_mode == "two_sided":  # copies no longer beside their originals
+        payload["options"]["copies"] = COPIES_AFTER_TEXT
     if mutation.is_seeded(cfg):
         payload["seed"] = int(seed)
     if _group_bias_type(cfg):  # race/religion CDA reads the bias-bench triples, whatever word_lists says
