@@ -138,6 +138,21 @@ def test_imbalanced_reaches_the_ratio(tmp_path, data_cfg, gendered_file, ratio, 
     assert sum(line.startswith(("They", "He and she")) for line in lines) == 70  # neutral and mixed all kept
 
 
+@pytest.mark.parametrize("n_male,n_female,ratio", [(0, 50, 0.3), (50, 0, 0.3), (2, 300, 0.1), (300, 2, 0.9)])
+def test_imbalanced_refuses_a_ratio_it_could_only_meet_by_removing_a_whole_side(tmp_path, data_cfg, n_male,
+                                                                                n_female, ratio):
+    """With too few sentences on the side kept, the rounded target is 0: the corpus would hold 0% (or 100%)
+    female sentences, or none gendered at all, while the manifest and the study name the ratio asked for."""
+    lines = ([f"He read book number {i} today." for i in range(n_male)]
+             + [f"She read book number {i} today." for i in range(n_female)]
+             + [f"They read book number {i} today." for i in range(50)])
+    src = _txt(tmp_path / "a.txt", lines)
+    with pytest.raises(BabybiasError, match=f"female_ratio={ratio} cannot be reached.*{n_male} male and {n_female} "
+                                            "female sentences") as err:
+        _build(tmp_path, data_cfg, sources=[src], mutation="imbalanced", female_ratio=ratio)
+    assert "corpus.female_ratio" in err.value.fix
+
+
 def test_imbalanced_on_real_text(tmp_path, data_cfg):
     art = _build(tmp_path, data_cfg, sources=REAL, max_sentences=4000, mutation="imbalanced", female_ratio=0.1)
     assert abs(art.manifest["splits"]["train"]["female_sentence_ratio"] - 0.1) < 0.01

@@ -221,6 +221,12 @@ def imbalanced(sentences: list[str], ctx: MutationContext) -> tuple[list[str], d
     else:
         side, pool = "male", males
         keep = round(len(females) * (1 - target) / target)
+    if keep == 0:  # the ratio would be 0 or 1 (or undefined), never the one asked for
+        raise BabybiasError(
+            f"imbalanced: female_ratio={target} cannot be reached: the split has {len(males)} male and "
+            f"{len(females)} female sentences, and reaching it would remove every {side} sentence",
+            fix="add sources with more gendered text (or a larger corpus.max_sentences / dryrun size), "
+                "or choose a corpus.female_ratio nearer the corpus's own")
     n_remove = max(0, len(pool) - keep)
     removed = set(random.Random(ctx.seed).sample(pool, n_remove))
     out = [s for i, s in enumerate(sentences) if i not in removed]
