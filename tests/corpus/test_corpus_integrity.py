@@ -82,3 +82,22 @@ def test_a_corrupt_corpus_cache_is_rebuilt_not_trained_on(tmp_path, data_cfg, ca
     build_corpus(cfg, data_cfg, tmp_path / "cache", seed=0, progress=False)
     assert "has no checksums" in capsys.readouterr().out
     assert [p.name for p in (tmp_path / "cache" / "corpus").iterdir()] == [first.key]  # nothing left aside
+
+
+def test_an_edited_registered_source_is_not_served_the_cached_corpus_with_verify_off(tmp_path, shared_data):
+    """The key of a registered source is its registered checksums: with data.verify=false an edited file was
+    read unverified, so the corpus cached for the registered bytes came back (and a resume saw no change)."""
+    from babybias.configs.common import DataConfig
+    from babybias.data import store
+
+    root = tmp_path / "data"
+    for name in ("nltk_inaugural", "bias_attribute_words", "debiaswe_word_lists", "winobias"):
+        store.prepare(name, DataConfig(root=str(root), mirror=str(shared_data)))
+    unverified = DataConfig(root=str(root), mirror=None, verify=False)
+    cfg = CorpusConfig(sources=["nltk_inaugural"], validation_fraction=0.0)
+    first = build_corpus(cfg, unverified, tmp_path / "cache", seed=0, progress=False)
+    edited = sorted((root / "nltk_inaugural").glob("*.txt"))[0]
+    edited.write_text(edited.read_text() + "\nA sentence that no president ever said here.\n")
+    with pytest.raises(DataError, match="nltk_inaugural.*checksum differs"):
+        again = build_corpus(cfg, unverified, tmp_path / "cache", seed=0, progress=False)
+        assert again.key != first.key  # (had it been served: the old text under the old key)

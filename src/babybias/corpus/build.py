@@ -68,7 +68,8 @@ class _Plan:
 
 
 def _word_list_folders(cfg, data_cfg) -> tuple[dict[str, Path], dict[str, str]]:
-    folders = {name: store.require(name, data_cfg) for name in cfg.word_lists}
+    # verified whatever data.verify says: the key names their registered checksums (see resolve_source)
+    folders = {name: store.require(name, data_cfg, verify=True) for name in cfg.word_lists}
     digests = {name: config_hash(files_of(name), length=64) for name in cfg.word_lists}
     return folders, digests
 
@@ -116,7 +117,7 @@ def _group_swapper(cfg, data_cfg) -> GroupSwapper | None:
         return None
     from babybias.debias.attribute_words import ATTRIBUTE_FILE, read_attribute_file
 
-    path = store.require("bias_attribute_words", data_cfg) / ATTRIBUTE_FILE
+    path = store.require("bias_attribute_words", data_cfg, verify=True) / ATTRIBUTE_FILE
     return GroupSwapper(read_attribute_file(path, bias_type).tuples)
 
 

@@ -2,7 +2,7 @@
 
 A source is named in `corpus.sources` by
 - a registered data set (`nltk_brown`, ...), resolved with `babybias.data.store.require` (checksums
-  verified, DataError with the fix otherwise);
+  verified, also with `data.verify=false`, since the cache key stands for them; DataError with the fix otherwise);
 - a `.txt` file (one sentence or paragraph per line) or a `.jsonl` file (a `text` field per line);
 - a folder written by `datasets.Dataset.save_to_disk` (a `text` column).
 
@@ -139,7 +139,9 @@ def resolve_source(name: str, data_cfg) -> Source:
         if name not in REGISTERED:
             raise DataError(f"data set {name!r} is not a text corpus",
                             fix=f"use corpus.sources from {', '.join(REGISTERED)} or paths to .txt/.jsonl files")
-        folder = store.require(name, data_cfg)
+        # Verified even with data.verify=false: the corpus cache key names the registered checksums, so an
+        # unverified, edited file would be served the corpus cached for the registered bytes (cheap once stamped).
+        folder = store.require(name, data_cfg, verify=True)
         reader, presplit = REGISTERED[name]
         checksums = store.expected_files(name, store.data_root(data_cfg))  # pinned, or recorded on first use
         return Source(name, "registered", _digest(checksums), len(checksums), presplit, lambda st: reader(folder, st))
