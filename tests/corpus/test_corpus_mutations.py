@@ -200,6 +200,25 @@ def test_detox_with_the_real_profanity_check_scorer(tmp_path, data_cfg):
     assert art.manifest["mutation_report"]["train"]["scores"]["quantiles"]["1.0"] > 0.9
 
 
+def test_another_release_of_the_scorer_builds_another_detox_corpus(tmp_path, data_cfg, monkeypatch):
+    """alt-profanity-check ships a retrained model in each release (pyproject allows >=1.5): a corpus scored by
+    one release must not be served to an environment with another, nor a random_drop sized by it."""
+    from importlib import metadata
+
+    src = _txt(tmp_path / "a.txt", [f"A calm sentence number {i} here." for i in range(30)])
+    keys = {}
+    for release in ("1.5.0", "1.9.1"):
+        real = metadata.version
+        monkeypatch.setattr(metadata, "version", lambda p, r=release, real=real: r if p == "alt-profanity-check"
+                            else real(p))
+        keys[release] = [_build(tmp_path, data_cfg, sources=[src], mutation=m).key for m in ("detox", "random_drop")]
+    assert all(a != b for a, b in zip(keys["1.5.0"], keys["1.9.1"]))
+    art = _build(tmp_path, data_cfg, sources=[src], mutation="detox")
+    assert art.manifest["key_payload"]["options"]["scorer_version"] == "alt-profanity-check==1.9.1"
+    stub = _build(tmp_path, data_cfg, sources=[src], mutation="detox", scorer="test_stub")
+    assert stub.manifest["key_payload"]["options"]["scorer_version"] == ""  # registered without a version
+
+
 def test_empty_after_mutation_is_a_clear_error(tmp_path, data_cfg, gendered_file):
     with pytest.raises(BabybiasError, match="empty after `detox`.*raise corpus.threshold"):
         _build(tmp_path, data_cfg, sources=[gendered_file], mutation="detox", scorer="test_all_toxic")

@@ -4,9 +4,9 @@
 `<cache_root>/corpus/<key>/` holding `train.txt` and `validation.txt` (one sentence a line, UTF-8),
 `manifest.json` and `DONE`. The folder is built under a temporary name and renamed into place, so a
 half-built corpus never counts. The key (`babybias.runs.config_hash`) covers the format version, the
-mutation and only the options it reads, the source and word-list checksums, `dryrun`, and the seed for
-seeded mutations (balanced, imbalanced, random_drop, and cda for race/religion, whose ternary swap draws
-targets) only: the others do not depend on it.
+mutation and only the options it reads (detox: also the scorer's version), the source and word-list checksums,
+`dryrun`, and the seed for seeded mutations (balanced, imbalanced, random_drop, and cda for race/religion, whose
+ternary swap draws targets) only: the others do not depend on it.
 
 Mutations change the train split only unless `corpus.mutate_validation=true`; the validation split is a
 hash of each sentence's text, so it is the same for every corpus variant.
@@ -28,6 +28,7 @@ from babybias.corpus.group_swap import GroupSwapper
 from babybias.corpus.manifest import split_stats
 from babybias.corpus.mutations import COPIES_AFTER_TEXT, MUTATIONS, MutationContext
 from babybias.corpus.sources import Source, resolve_source
+from babybias.corpus.toxicity import scorer_version
 from babybias.data import store
 from babybias.data.registry import files_of
 from babybias.errors import BabybiasError, DataError, IntegrityError
@@ -95,6 +96,8 @@ def _plan(cfg, data_cfg, seed: int, dryrun: bool) -> _Plan:
         payload["options"]["mutate_validation"] = cfg.mutate_validation
     if cfg.mutation in ("cda", "balanced") and cfg.cda_mode == "two_sided":  # copies no longer beside their originals
         payload["options"]["copies"] = COPIES_AFTER_TEXT
+    if cfg.mutation == "detox":  # another release of the scorer's model scores (and so removes) otherwise
+        payload["options"]["scorer_version"] = scorer_version(cfg.scorer)
     if mutation.is_seeded(cfg):
         payload["seed"] = int(seed)
     if _group_bias_type(cfg):  # race/religion CDA reads the bias-bench triples, whatever word_lists says
