@@ -31,6 +31,26 @@ def test_a_mixed_encoding_file_is_decoded_line_by_line(tmp_path, data_cfg, capsy
     assert "1 of 3 lines are not valid UTF-8" in capsys.readouterr().out
 
 
+def test_a_mixed_encoding_file_is_not_served_the_corpus_its_latin1_decoding_was_cached_under(tmp_path, data_cfg,
+                                                                                              monkeypatch):
+    """Before per-line decoding, such a file was read whole as Latin-1 and its corpus cached under a key of its
+    bytes only: the same key would serve that mojibake corpus again. A valid UTF-8 file keeps its key."""
+    from babybias.corpus import build
+    from babybias.corpus.build import corpus_key
+
+    mixed, clean = tmp_path / "mixed.txt", tmp_path / "clean.txt"
+    mixed.write_bytes(MIXED)
+    clean.write_bytes(MIXED.replace(b"\xe9", b"e"))
+    described = {p.name: resolve_source(str(p), data_cfg).describe() for p in (mixed, clean)}
+    assert described["mixed.txt"]["decoder"] == "utf-8 per line, U+FFFD"
+    assert set(described["clean.txt"]) == {"name", "kind", "sha256", "files", "sentence_per_line"}  # as before
+    with_decoder = corpus_key(CorpusConfig(sources=[str(mixed)]), data_cfg, seed=0)
+    as_before = resolve_source(str(mixed), data_cfg)
+    as_before.decoder = None  # what the key was made of when the file was read as Latin-1
+    monkeypatch.setattr(build, "resolve_source", lambda name, cfg: as_before)
+    assert corpus_key(CorpusConfig(sources=[str(mixed)]), data_cfg, seed=0) != with_decoder
+
+
 def test_registered_files_decode_exactly_as_before(shared_data):
     """Six State of the Union files hold Big5 punctuation: the pinned per-line fallback gives the same text as the
     whole-file Latin-1 fallback of earlier versions (so the default corpus and its cache keys stay the same)."""
