@@ -58,6 +58,23 @@ def test_first_prepare_records_checksums_and_later_checks_verify_them(tmp_path):
     assert "checksums.lock.json" in err.value.fix
 
 
+def test_a_replaced_lock_entry_is_verified_not_answered_from_the_verified_stamp(tmp_path):
+    """The folder's `.verified.json` stamp (size and mtime of files already hashed) must not vouch for a file
+    against a digest it was never compared with: a lock file shared to pin one version across machines, or a
+    registry update, must catch local files of another version."""
+    mirror = tmp_path / "mirror"
+    write_babylm(mirror / "babylm_100m")
+    cfg = _cfg(tmp_path / "data", mirror)
+    store.prepare("babylm_100m", cfg)
+    assert store.check("babylm_100m", tmp_path / "data").ok  # hashed once, stamped
+    path = lock.lock_path(tmp_path / "data")
+    entries = json.loads(path.read_text())
+    entries["babylm_100m"]["train_100M/childes.train"] = "0" * 64  # the pinned version has other bytes
+    path.write_text(json.dumps(entries))
+    with pytest.raises(DataError, match="childes.train \\(checksum differs\\)"):
+        store.require("babylm_100m", cfg)
+
+
 def test_files_without_a_recorded_checksum_are_not_trusted(tmp_path):
     write_babylm(tmp_path / "data" / "babylm_10m", "train_10M")  # copied by hand, never prepared
     status = store.check("babylm_10m", tmp_path / "data")

@@ -65,9 +65,9 @@ def test_race_cda_corpus_is_two_sided_and_seeded(tmp_path, data_cfg):
     src = _txt(tmp_path / "a.txt", lines)
     art = _build(tmp_path, data_cfg, sources=[src], cda_bias_type="race")
     out = art.read("train")
-    assert len(out) == 120 and out[80:] == lines[40:]  # neutral sentences kept once
-    originals, swapped = out[0:80:2], out[1:80:2]
-    assert originals == lines[:40]
+    assert len(out) == 120 and out[:80] == lines  # every sentence kept once, then the 40 copies
+    swapped = out[80:]
+    assert [s.replace(s.split()[1], "black") for s in swapped] == lines[:40]
     assert Counter(s.split()[1] for s in swapped).keys() == {"white", "asian"}  # black -> white or asian
     report = art.manifest["mutation_report"]["train"]
     assert report["sentences_swapped"] == 40 and report["added"] == 40
@@ -88,7 +88,7 @@ def test_augmented_only_keeps_just_the_windows_with_attribute_words(tmp_path, da
     # windows of >= 8 words: [He went.. + The sky..], [The rain.. + Nothing..]: the first is kept with its copy
     assert windows.read("train") == lines[:2] + ["She went home early today.", "The sky was grey."]
     everything = _build(tmp_path, data_cfg, sources=[src])  # our default keeps the neutral text
-    assert everything.read("train") == lines[:1] + ["She went home early today."] + lines[1:]
+    assert everything.read("train") == lines + ["She went home early today."]
 
 
 def test_cda_options_enter_the_cache_key(data_cfg):

@@ -31,6 +31,26 @@ def test_a_mixed_encoding_file_is_decoded_line_by_line(tmp_path, data_cfg, capsy
     assert "1 of 3 lines are not valid UTF-8" in capsys.readouterr().out
 
 
+def test_a_mixed_encoding_file_is_not_served_the_corpus_its_latin1_decoding_was_cached_under(tmp_path, data_cfg,
+                                                                                              monkeypatch):
+    """Before per-line decoding, such a file was read whole as Latin-1 and its corpus cached under a key of its
+    bytes only: the same key would serve that mojibake corpus again. A valid UTF-8 file keeps its key."""
+    from babybias.corpus import build
+    from babybias.corpus.build import corpus_key
+
+    mixed, clean = tmp_path / "mixed.txt", tmp_path / "clean.txt"
+    mixed.write_bytes(MIXED)
+    clean.write_bytes(MIXED.replace(b"\xe9", b"e"))
+    described = {p.name: resolve_source(str(p), data_cfg).describe() for p in (mixed, clean)}
+    assert described["mixed.txt"]["decoder"] == "utf-8 per line, U+FFFD"
+    assert set(described["clean.txt"]) == {"name", "kind", "sha256", "files", "sentence_per_line"}  # as before
+    with_decoder = corpus_key(CorpusConfig(sources=[str(mixed)]), data_cfg, seed=0)
+    as_before = resolve_source(str(mixed), data_cfg)
+    as_before.decoder = None  # what the key was made of when the file was read as Latin-1
+    monkeypatch.setattr(build, "resolve_source", lambda name, cfg: as_before)
+    assert corpus_key(CorpusConfig(sources=[str(mixed)]), data_cfg, seed=0) != with_decoder
+
+
 def test_registered_files_decode_exactly_as_before(shared_data):
     """Six State of the Union files hold Big5 punctuation: the pinned per-line fallback gives the same text as the
     whole-file Latin-1 fallback of earlier versions (so the default corpus and its cache keys stay the same)."""
@@ -82,3 +102,22 @@ def test_a_corrupt_corpus_cache_is_rebuilt_not_trained_on(tmp_path, data_cfg, ca
     build_corpus(cfg, data_cfg, tmp_path / "cache", seed=0, progress=False)
     assert "has no checksums" in capsys.readouterr().out
     assert [p.name for p in (tmp_path / "cache" / "corpus").iterdir()] == [first.key]  # nothing left aside
+
+
+def test_an_edited_registered_source_is_not_served_the_cached_corpus_with_verify_off(tmp_path, shared_data):
+    """The key of a registered source is its registered checksums: with data.verify=false an edited file was
+    read unverified, so the corpus cached for the registered bytes came back (and a resume saw no change)."""
+    from babybias.configs.common import DataConfig
+    from babybias.data import store
+
+    root = tmp_path / "data"
+    for name in ("nltk_inaugural", "bias_attribute_words", "debiaswe_word_lists", "winobias"):
+        store.prepare(name, DataConfig(root=str(root), mirror=str(shared_data)))
+    unverified = DataConfig(root=str(root), mirror=None, verify=False)
+    cfg = CorpusConfig(sources=["nltk_inaugural"], validation_fraction=0.0)
+    first = build_corpus(cfg, unverified, tmp_path / "cache", seed=0, progress=False)
+    edited = sorted((root / "nltk_inaugural").glob("*.txt"))[0]
+    edited.write_text(edited.read_text() + "\nA sentence that no president ever said here.\n")
+    with pytest.raises(DataError, match="nltk_inaugural.*checksum differs"):
+        again = build_corpus(cfg, unverified, tmp_path / "cache", seed=0, progress=False)
+        assert again.key != first.key  # (had it been served: the old text under the old key)

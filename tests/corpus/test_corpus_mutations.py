@@ -46,16 +46,45 @@ def gendered_file(tmp_path):
     return _txt(tmp_path / "gendered.txt", lines)
 
 
-def test_cda_two_sided_adds_a_swapped_copy_after_each_gendered_sentence(tmp_path, data_cfg, gendered_file):
+def test_cda_two_sided_adds_a_swapped_copy_of_each_gendered_sentence_after_the_text(tmp_path, data_cfg,
+                                                                                    gendered_file):
     art = _build(tmp_path, data_cfg, sources=[gendered_file], mutation="cda", cda_mode="two_sided")
     lines = art.read("train")
+    source = Path(gendered_file).read_text().splitlines()
     assert len(lines) == 270 + 220
-    assert lines[0:2] == ["He read book number 0 today.", "She read book number 0 today."]
-    assert lines[-2:] == ["He and she read book 19 today.", "She and he read book 19 today."]
+    assert lines[:270] == source  # the text as it was, then the 220 copies in the same order
+    assert lines[270:272] == ["She read book number 0 today.", "She read book number 1 today."]
+    assert lines[370] == "He read book number 0 today." and lines[-1] == "She and he read book 19 today."
     train = art.manifest["splits"]["train"]
     assert train["male_terms"] == train["female_terms"] == 240
     report = art.manifest["mutation_report"]["train"]
     assert report["added"] == 220 and report["removed"] == 0 and len(report["examples"]) == 3
+
+
+@pytest.mark.parametrize("mutation", ["cda", "balanced"])
+def test_two_sided_copies_never_share_a_training_block_with_their_original(tmp_path, data_cfg, mutation):
+    """Packed as pretraining packs the train split (`pack_ids`: consecutive lines fill one block), a sentence and
+    its counterfactual must land in different blocks, as bias-bench trains them as separate examples: side by
+    side, MLM could copy a masked word from the other version."""
+    from babybias.corpus.gender import load_swapper
+    from babybias.train.data import pack_ids
+
+    lines = ([f"He told his brother story number {i} at home." for i in range(40)]
+             + [f"The weather was mild on day {i} of the trip." for i in range(40)])
+    src = _txt(tmp_path / "a.txt", lines)
+    art = _build(tmp_path, data_cfg, sources=[src], mutation=mutation, cda_mode="two_sided", balance_tolerance=0.3)
+    out = art.read("train")
+    swapper = load_swapper(data_cfg)
+    copies = {s: swapper.swap(s)[0] for s in lines if swapper.swap(s)[1]}
+    pairs = [(out.index(s), out.index(copy)) for s, copy in copies.items() if copy in out]
+    assert len(pairs) >= 10  # balanced swaps a subset, cda all 40
+    # one id per line (2 + line number) and the line's length in words: the blocks say which lines they hold
+    ids = [[2 + i] * len(line.split()) for i, line in enumerate(out)]
+    blocks = pack_ids(ids, 64, cls_id=0, sep_id=1)
+    held = [set(block[1:-1].tolist()) - {1} for block in blocks]
+    assert not [(a, b) for a, b in pairs if any({2 + a, 2 + b} <= lines_of for lines_of in held)]
+    assert art.manifest["key_payload"]["options"]["copies"] == "after_text"  # not a cached corpus of the old layout
+    assert art.manifest["mutation_report"]["train"]["copies"] == "after_text"
 
 
 def test_cda_one_sided_replaces(tmp_path, data_cfg):
@@ -109,6 +138,21 @@ def test_imbalanced_reaches_the_ratio(tmp_path, data_cfg, gendered_file, ratio, 
     assert sum(line.startswith(("They", "He and she")) for line in lines) == 70  # neutral and mixed all kept
 
 
+@pytest.mark.parametrize("n_male,n_female,ratio", [(0, 50, 0.3), (50, 0, 0.3), (2, 300, 0.1), (300, 2, 0.9)])
+def test_imbalanced_refuses_a_ratio_it_could_only_meet_by_removing_a_whole_side(tmp_path, data_cfg, n_male,
+                                                                                n_female, ratio):
+    """With too few sentences on the side kept, the rounded target is 0: the corpus would hold 0% (or 100%)
+    female sentences, or none gendered at all, while the manifest and the study name the ratio asked for."""
+    lines = ([f"He read book number {i} today." for i in range(n_male)]
+             + [f"She read book number {i} today." for i in range(n_female)]
+             + [f"They read book number {i} today." for i in range(50)])
+    src = _txt(tmp_path / "a.txt", lines)
+    with pytest.raises(BabybiasError, match=f"female_ratio={ratio} cannot be reached.*{n_male} male and {n_female} "
+                                            "female sentences") as err:
+        _build(tmp_path, data_cfg, sources=[src], mutation="imbalanced", female_ratio=ratio)
+    assert "corpus.female_ratio" in err.value.fix
+
+
 def test_imbalanced_on_real_text(tmp_path, data_cfg):
     art = _build(tmp_path, data_cfg, sources=REAL, max_sentences=4000, mutation="imbalanced", female_ratio=0.1)
     assert abs(art.manifest["splits"]["train"]["female_sentence_ratio"] - 0.1) < 0.01
@@ -154,6 +198,25 @@ def test_detox_with_the_real_profanity_check_scorer(tmp_path, data_cfg):
     assert art.read("train") == expected == clean
     assert art.manifest["mutation_report"]["train"]["removed"] == 2
     assert art.manifest["mutation_report"]["train"]["scores"]["quantiles"]["1.0"] > 0.9
+
+
+def test_another_release_of_the_scorer_builds_another_detox_corpus(tmp_path, data_cfg, monkeypatch):
+    """alt-profanity-check ships a retrained model in each release (pyproject allows >=1.5): a corpus scored by
+    one release must not be served to an environment with another, nor a random_drop sized by it."""
+    from importlib import metadata
+
+    src = _txt(tmp_path / "a.txt", [f"A calm sentence number {i} here." for i in range(30)])
+    keys = {}
+    for release in ("1.5.0", "1.9.1"):
+        real = metadata.version
+        monkeypatch.setattr(metadata, "version", lambda p, r=release, real=real: r if p == "alt-profanity-check"
+                            else real(p))
+        keys[release] = [_build(tmp_path, data_cfg, sources=[src], mutation=m).key for m in ("detox", "random_drop")]
+    assert all(a != b for a, b in zip(keys["1.5.0"], keys["1.9.1"]))
+    art = _build(tmp_path, data_cfg, sources=[src], mutation="detox")
+    assert art.manifest["key_payload"]["options"]["scorer_version"] == "alt-profanity-check==1.9.1"
+    stub = _build(tmp_path, data_cfg, sources=[src], mutation="detox", scorer="test_stub")
+    assert stub.manifest["key_payload"]["options"]["scorer_version"] == ""  # registered without a version
 
 
 def test_empty_after_mutation_is_a_clear_error(tmp_path, data_cfg, gendered_file):

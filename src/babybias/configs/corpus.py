@@ -36,7 +36,8 @@ class CorpusConfig:
     word_lists: List[str] = field(default_factory=lambda: ["bias_attribute_words", "debiaswe_word_lists", "winobias"])
     """Data sets holding the gender word pairs (merged into one bidirectional map; see corpus/gender.py)."""
     cda_mode: str = "two_sided"
-    """two_sided = keep each sentence and add its gender-swapped copy; one_sided = replace it (cda, balanced)."""
+    """two_sided = keep each sentence and add its gender-swapped copy (the copies after all of the text, so that a
+    sentence and its counterfactual never share a packed training block); one_sided = replace it (cda, balanced)."""
     cda_bias_type: str = "gender"
     """`cda`: gender (pairs of `word_lists`, rules in corpus/gender.py) | race | religion (bias-bench's ternary
     random swap of the `bias_attribute_words` triples, seeded; corpus/group_swap.py)."""

@@ -4,9 +4,9 @@
 `<cache_root>/corpus/<key>/` holding `train.txt` and `validation.txt` (one sentence a line, UTF-8),
 `manifest.json` and `DONE`. The folder is built under a temporary name and renamed into place, so a
 half-built corpus never counts. The key (`babybias.runs.config_hash`) covers the format version, the
-mutation and only the options it reads, the source and word-list checksums, `dryrun`, and the seed for
-seeded mutations (balanced, imbalanced, random_drop, and cda for race/religion, whose ternary swap draws
-targets) only: the others do not depend on it.
+mutation and only the options it reads (detox: also the scorer's version), the source and word-list checksums,
+`dryrun`, and the seed for seeded mutations (balanced, imbalanced, random_drop, and cda for race/religion, whose
+ternary swap draws targets) only: the others do not depend on it.
 
 Mutations change the train split only unless `corpus.mutate_validation=true`; the validation split is a
 hash of each sentence's text, so it is the same for every corpus variant.
@@ -26,8 +26,9 @@ from babybias.corpus.clean import dedupe, keep_sentence, normalize, split_senten
 from babybias.corpus.gender import GenderLexicon, Swapper, build_lexicon
 from babybias.corpus.group_swap import GroupSwapper
 from babybias.corpus.manifest import split_stats
-from babybias.corpus.mutations import MUTATIONS, MutationContext
+from babybias.corpus.mutations import COPIES_AFTER_TEXT, MUTATIONS, MutationContext
 from babybias.corpus.sources import Source, resolve_source
+from babybias.corpus.toxicity import scorer_version
 from babybias.data import store
 from babybias.data.registry import files_of
 from babybias.errors import BabybiasError, DataError, IntegrityError
@@ -68,7 +69,8 @@ class _Plan:
 
 
 def _word_list_folders(cfg, data_cfg) -> tuple[dict[str, Path], dict[str, str]]:
-    folders = {name: store.require(name, data_cfg) for name in cfg.word_lists}
+    # verified whatever data.verify says: the key names their registered checksums (see resolve_source)
+    folders = {name: store.require(name, data_cfg, verify=True) for name in cfg.word_lists}
     digests = {name: config_hash(files_of(name), length=64) for name in cfg.word_lists}
     return folders, digests
 
@@ -92,6 +94,10 @@ def _plan(cfg, data_cfg, seed: int, dryrun: bool) -> _Plan:
         payload["options"]["deduplicate"] = False
     if cfg.mutation != "original":
         payload["options"]["mutate_validation"] = cfg.mutate_validation
+    if cfg.mutation in ("cda", "balanced") and cfg.cda_mode == "two_sided":  # copies no longer beside their originals
+        payload["options"]["copies"] = COPIES_AFTER_TEXT
+    if cfg.mutation == "detox":  # another release of the scorer's model scores (and so removes) otherwise
+        payload["options"]["scorer_version"] = scorer_version(cfg.scorer)
     if mutation.is_seeded(cfg):
         payload["seed"] = int(seed)
     if _group_bias_type(cfg):  # race/religion CDA reads the bias-bench triples, whatever word_lists says
@@ -114,7 +120,7 @@ def _group_swapper(cfg, data_cfg) -> GroupSwapper | None:
         return None
     from babybias.debias.attribute_words import ATTRIBUTE_FILE, read_attribute_file
 
-    path = store.require("bias_attribute_words", data_cfg) / ATTRIBUTE_FILE
+    path = store.require("bias_attribute_words", data_cfg, verify=True) / ATTRIBUTE_FILE
     return GroupSwapper(read_attribute_file(path, bias_type).tuples)
 
 

@@ -19,6 +19,9 @@ from babybias.corpus.group_swap import GroupSwapper
 from babybias.errors import BabybiasError
 
 N_EXAMPLES = 3
+COPIES_AFTER_TEXT = "after_text"
+"""Where two_sided cda/balanced write the swapped copies: after all original lines, never beside their original
+(in the cache key of those corpora: earlier versions wrote each copy right after its original)."""
 
 
 @dataclass
@@ -74,12 +77,16 @@ def cda(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dict]:
     random swap (corpus/group_swap.py, one seeded draw per unit). `cda_scope=augmented_only` keeps only the
     windows of text holding an attribute word (original + swapped), as bias-bench trains on its augmented
     blocks only; `all_text` (default) keeps every sentence.
+
+    two_sided writes the swapped copies after all of the original text, in the same order (`COPIES_AFTER_TEXT`):
+    pretraining packs consecutive lines into one block, so a copy written next to its original would share
+    its context and let MLM copy the masked words across; bias-bench trains the two as separate examples.
     """
     cfg = ctx.cfg
     two_sided, keep_all = cfg.cda_mode == "two_sided", cfg.cda_scope == "all_text"
     units = [[s] for s in sentences] if keep_all else _windows(sentences, cfg.cda_window_words)
     swap_unit, draws = _unit_swapper(ctx)
-    out, n_units, n_sentences, words, dropped, examples = [], 0, 0, 0, 0, []
+    out, copies, n_units, n_sentences, words, dropped, examples = [], [], 0, 0, 0, 0, []
     for unit in _bar(units, "cda", ctx):
         swapped, n = swap_unit(unit)
         if n == 0 or swapped == unit:
@@ -87,7 +94,8 @@ def cda(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dict]:
             dropped += 0 if keep_all else len(unit)
             continue
         n_units, n_sentences, words = n_units + 1, n_sentences + len(unit), words + n
-        out.extend(unit + swapped if two_sided else swapped)
+        out.extend(unit if two_sided else swapped)
+        copies.extend(swapped if two_sided else ())
         if len(examples) < N_EXAMPLES:
             examples.append({"original": _clip(" ".join(unit)), "swapped": _clip(" ".join(swapped))})
     unit_name = "sentences" if keep_all else f"windows of >= {cfg.cda_window_words} words"
@@ -98,9 +106,11 @@ def cda(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dict]:
         "added": n_sentences if two_sided else 0, "replaced": 0 if two_sided else n_sentences, "removed": dropped,
         "examples": examples,
     }
+    if two_sided:
+        report["copies"] = COPIES_AFTER_TEXT
     if draws is not None:
         report["target_draws"] = dict(sorted(draws.items()))
-    return out, report
+    return out + copies, report
 
 
 def _windows(sentences: list[str], min_words: int) -> list[list[str]]:
@@ -143,7 +153,8 @@ def balanced(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dic
 
     Greedy: visit majority-leaning sentences in seeded random order and swap one when that does not
     overshoot the remaining gap; stop at a gap of 0 (or when no sentence fits). one_sided replaces the
-    sentence (gap shrinks by 2(m - f)), two_sided adds the swapped copy (gap shrinks by m - f).
+    sentence (gap shrinks by 2(m - f)), two_sided adds the swapped copy (gap shrinks by m - f), written after
+    all of the original text as `cda` writes its copies.
     """
     swapper, two_sided = ctx.swapper, ctx.cfg.cda_mode == "two_sided"
     counts = [swapper.count(s) for s in sentences]
@@ -168,12 +179,10 @@ def balanced(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dic
         gap -= gain
         if len(examples) < N_EXAMPLES:
             examples.append({"original": _clip(sentences[i]), "swapped": _clip(swapped)})
-    out: list[str] = []
-    for i, sentence in enumerate(sentences):
-        if i in replacements:
-            out.extend((sentence, replacements[i]) if two_sided else (replacements[i],))
-        else:
-            out.append(sentence)
+    if two_sided:  # the copies after the text, as in `cda`
+        out = list(sentences) + [replacements[i] for i in sorted(replacements)]
+    else:
+        out = [replacements.get(i, sentence) for i, sentence in enumerate(sentences)]
     larger = max(male, female)
     final_gap = abs(gap)
     warning = None
@@ -191,6 +200,7 @@ def balanced(sentences: list[str], ctx: MutationContext) -> tuple[list[str], dic
         "remaining_gap": final_gap, "sentences_swapped": len(replacements), "candidates": len(candidates),
         "added": len(replacements) if two_sided else 0, "replaced": 0 if two_sided else len(replacements),
         "removed": 0, "examples": examples, **({"warning": warning} if warning else {}),
+        **({"copies": COPIES_AFTER_TEXT} if two_sided else {}),
     }
 
 
@@ -211,6 +221,12 @@ def imbalanced(sentences: list[str], ctx: MutationContext) -> tuple[list[str], d
     else:
         side, pool = "male", males
         keep = round(len(females) * (1 - target) / target)
+    if keep == 0:  # the ratio would be 0 or 1 (or undefined), never the one asked for
+        raise BabybiasError(
+            f"imbalanced: female_ratio={target} cannot be reached: the split has {len(males)} male and "
+            f"{len(females)} female sentences, and reaching it would remove every {side} sentence",
+            fix="add sources with more gendered text (or a larger corpus.max_sentences / dryrun size), "
+                "or choose a corpus.female_ratio nearer the corpus's own")
     n_remove = max(0, len(pool) - keep)
     removed = set(random.Random(ctx.seed).sample(pool, n_remove))
     out = [s for i, s in enumerate(sentences) if i not in removed]

@@ -2,7 +2,7 @@
 
 A source is named in `corpus.sources` by
 - a registered data set (`nltk_brown`, ...), resolved with `babybias.data.store.require` (checksums
-  verified, DataError with the fix otherwise);
+  verified, also with `data.verify=false`, since the cache key stands for them; DataError with the fix otherwise);
 - a `.txt` file (one sentence or paragraph per line) or a `.jsonl` file (a `text` field per line);
 - a folder written by `datasets.Dataset.save_to_disk` (a `text` column).
 
@@ -12,6 +12,7 @@ only raw paragraphs.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import re
@@ -123,9 +124,33 @@ class Source:
         self.decoding = DecodeStats()
         return self._lines(self.decoding)
 
+    decoder: str | None = None
+    """Set for a user file that is not valid UTF-8: how its lines are decoded (in the cache key; see
+    `_decoder_of`)."""
+
     def describe(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "sha256": self.sha256, "files": self.files,
-                "sentence_per_line": self.presplit}
+        out = {"name": self.name, "kind": self.kind, "sha256": self.sha256, "files": self.files,
+               "sentence_per_line": self.presplit}
+        return {**out, "decoder": self.decoder} if self.decoder else out
+
+
+PER_LINE_DECODER = "utf-8 per line, U+FFFD"
+"""Until the per-line decoding (issue 10), a user file that was not valid UTF-8 was decoded whole as Latin-1
+(mojibake in every accented character) and cached under the same key; such files now name their decoder in the
+key, so that old cache entry is never served. Valid UTF-8 decodes the same either way: their keys are unchanged."""
+
+
+def _decoder_of(path: Path) -> str | None:
+    """PER_LINE_DECODER when the file is not valid UTF-8, else None."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return PER_LINE_DECODER
+    return None
 
 
 def _digest(items: dict[str, str]) -> str:
@@ -139,7 +164,9 @@ def resolve_source(name: str, data_cfg) -> Source:
         if name not in REGISTERED:
             raise DataError(f"data set {name!r} is not a text corpus",
                             fix=f"use corpus.sources from {', '.join(REGISTERED)} or paths to .txt/.jsonl files")
-        folder = store.require(name, data_cfg)
+        # Verified even with data.verify=false: the corpus cache key names the registered checksums, so an
+        # unverified, edited file would be served the corpus cached for the registered bytes (cheap once stamped).
+        folder = store.require(name, data_cfg, verify=True)
         reader, presplit = REGISTERED[name]
         checksums = store.expected_files(name, store.data_root(data_cfg))  # pinned, or recorded on first use
         return Source(name, "registered", _digest(checksums), len(checksums), presplit, lambda st: reader(folder, st))
@@ -157,7 +184,7 @@ def resolve_source(name: str, data_cfg) -> Source:
                             fix="use a .txt file (one sentence or paragraph a line), a .jsonl file (`text` field) "
                                 "or a saved `datasets` folder")
         reader = (lambda st: _lines_of([path], st)) if suffix == ".txt" else (lambda st: _jsonl_lines(path, st))
-        return Source(name, suffix[1:], file_sha256(path), 1, False, reader)
+        return Source(name, suffix[1:], file_sha256(path), 1, False, reader, decoder=_decoder_of(path))
     raise DataError(f"corpus source {name!r} is neither a registered data set nor an existing file",
                     fix=f"check the path, or use one of {', '.join(REGISTERED)} (after `babybias data prepare`)")
 

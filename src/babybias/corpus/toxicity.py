@@ -19,14 +19,34 @@ from babybias.errors import BabybiasError, ConfigError
 
 ScoreFn = Callable[[Sequence[str]], Sequence[float]]
 SCORERS: dict[str, Callable[[], ScoreFn]] = {}
+SCORER_PACKAGES = {"profanity_check": "alt-profanity-check", "detoxify": "detoxify"}
+"""Distribution whose version fixes a built-in scorer's model (alt-profanity-check retrains it in every release)."""
+_VERSIONS: dict[str, str] = {}
 
 
-def register_scorer(name: str) -> Callable[[Callable[[], ScoreFn]], Callable[[], ScoreFn]]:
+def register_scorer(name: str, version: str = "") -> Callable[[Callable[[], ScoreFn]], Callable[[], ScoreFn]]:
+    """Register a scorer factory under `name`; change `version` whenever its scores change (it is in the cache key
+    of every detox corpus scored with it)."""
     def wrap(factory: Callable[[], ScoreFn]) -> Callable[[], ScoreFn]:
         SCORERS[name] = factory
+        _VERSIONS[name] = version
         return factory
 
     return wrap
+
+
+def scorer_version(name: str) -> str:
+    """What fixes the scores of scorer `name`, for the corpus cache key: its package's installed version for the
+    built-in ones ("<package> not installed" when absent), else the version given to `register_scorer`."""
+    from importlib import metadata
+
+    if name in SCORER_PACKAGES:
+        package = SCORER_PACKAGES[name]
+        try:
+            return f"{package}=={metadata.version(package)}"
+        except metadata.PackageNotFoundError:
+            return f"{package} not installed"
+    return _VERSIONS.get(name, "")
 
 
 def get_scorer(name: str) -> ScoreFn:

@@ -83,7 +83,8 @@ def check(name: str, root: Path, full: bool = True) -> DatasetStatus:
         if digest is None:
             bad.append(f"{rel} (no checksum recorded in {lock.lock_path(root)})")
             continue
-        key = f"{path.stat().st_size}:{path.stat().st_mtime_ns}"
+        # the stamp vouches for this file's bytes against this digest only (a changed registry or lock re-hashes)
+        key = f"{path.stat().st_size}:{path.stat().st_mtime_ns}:{digest}"
         if stamp.get(rel) == key:
             continue
         if not digest_matches(path, digest):
