@@ -82,16 +82,22 @@ class Recorder:
                            "pearson_r": 0.5}, {"benchmark": "stereoset", "category": "overall",
                                                "metric": "n_examples", "n_points": 4, "pearson_r": None}]
                          ).to_csv(out / "correlations.csv", index=False)
-        if command == "unlearn":
+        if command == "unlearn":  # skips a DONE run as `babybias unlearn` does (which first checks its settings)
             run = self.runs / args["name"] / "unlearn"
+            if (run / "DONE").exists():
+                return None
             run.mkdir(parents=True)
             pd.DataFrame([{"round": 0, "eval_set": "test", "method": "sisa", "accuracy": 0.8, "eo_diff": 0.1}]
                          ).to_csv(run / "fairness.csv", index=False)
             (run / "DONE").write_text("{}")
         if command == "pretrain":  # a final model for `select_checkpoints` to find (no weights needed)
+            from babybias.runs import RunDir
+
             model = self.runs / args["name"] / "pretrain" / "model"
             model.mkdir(parents=True, exist_ok=True)
             (model / "config.json").write_text("{}")
+            if not (model.parent / "config.yaml").exists():  # the resolved config, as `babybias pretrain` writes it
+                RunDir(model.parent).write_config(compose_command("pretrain", overrides))
         if command == "evaluate":
             for benchmark in args.get("eval", "[stereoset]").strip("[]").split(","):
                 self._write_result(benchmark, args)
@@ -172,8 +178,54 @@ def test_fairsisa_runs_one_unlearn_per_shard_count_and_skips_done(tmp_path, reco
     table = pd.read_csv(tmp_path / "runs" / "fairsisa_tiny" / "study" / "results.csv")
     assert table["shards"].tolist() == [1, 3, 5, 10]
     recorder.calls.clear()
-    fairsisa.run(_study(tmp_path, "fairsisa"))  # every arm is DONE: only the (skipping) encoder pretrain runs
-    assert [c for c, _ in recorder.calls] == ["pretrain"]
+    fairsisa.run(_study(tmp_path, "fairsisa"))  # every arm is DONE: `babybias unlearn` checks each and skips it
+    assert [c for c, _ in recorder.calls] == ["pretrain"] + ["unlearn"] * 4
+
+
+def test_fairsisa_rerun_with_another_seed_never_reuses_the_first_seeds_arms(tmp_path, recorder):
+    """With one seed the arm folders carry no seed (runs/<name>/shards<k>/unlearn). The study skipped a DONE arm
+    itself, so `seed=1` after a seed-0 study tabulated seed 0's unlearning runs as seed 1's (on seed 1's encoder);
+    every arm now goes through `babybias unlearn`, which refuses a run of another seed or encoder."""
+    from babybias.studies import fairsisa
+
+    fairsisa.run(_study(tmp_path, "fairsisa"))
+    recorder.calls.clear()
+    cfg = _study(tmp_path, "fairsisa")
+    cfg.seed = 1
+    fairsisa.run(cfg)
+    unlearns = [dict(o.split("=", 1) for o in o_) for c, o_ in recorder.calls if c == "unlearn"]
+    assert [(u["shards"], u["seed"]) for u in unlearns] == [(k, "1") for k in ("1", "3", "5", "10")]
+    assert {u["encoder"] for u in unlearns} == {str(tmp_path / "runs" / "fairsisa_tiny" / "encoder" / "seed1" / "pretrain")}
+
+
+@pytest.mark.parametrize("experiment", ["bias_dynamics", "imbalance_sweep", "debias_transfer"])
+def test_a_rerun_study_refuses_an_arm_trained_with_other_settings(tmp_path, recorder, experiment):
+    """`babybias pretrain` skips a DONE run (or resumes an unfinished one) with a warning when its settings
+    changed: a study rerun after a preset change put the old models' numbers into the new table. Refused now."""
+    from babybias.commands.study import _run
+    from babybias.errors import BabybiasError
+    from babybias.studies import bias_dynamics, debias_transfer, imbalance_sweep
+
+    module = {"bias_dynamics": bias_dynamics, "imbalance_sweep": imbalance_sweep,
+              "debias_transfer": debias_transfer}[experiment]
+    cfg = _study(tmp_path, experiment)
+    if experiment == "imbalance_sweep":
+        cfg.presets["tiny"]["female_ratios"] = [0.3]
+    if experiment == "debias_transfer":
+        cfg.presets["tiny"].update(post_model=[], intra_model=["cds"], bias_types=["gender"])
+    _run(cfg, module)
+    before = (tmp_path / "runs" / cfg.name / "study" / "results.csv").read_text()
+    recorder.calls.clear()
+    # debias_transfer: the fine-tuned arm's recipe changed (which its plain baseline never reads, so the baseline
+    # is reused); else the arms' training
+    changed = "debias.lr=3e-5" if experiment == "debias_transfer" else "train.steps=41"
+    cfg.presets["tiny"]["pretrain"] = [*cfg.presets["tiny"]["pretrain"], changed]
+    with pytest.raises(BabybiasError, match=f"{'cds/' if experiment == 'debias_transfer' else ''}seed0/pretrain was "
+                                            f"trained with other settings .*{changed.split('=')[0]}"):
+        _run(cfg, module)
+    assert [c for c, _ in recorder.calls] == (["pretrain", "evaluate"] if experiment == "debias_transfer"
+                                              else [])  # refused before the arm is trained or evaluated again
+    assert (tmp_path / "runs" / cfg.name / "study" / "results.csv").read_text() == before
 
 
 def test_debias_transfer_correlates_the_two_models_bias_changes(tmp_path, recorder):

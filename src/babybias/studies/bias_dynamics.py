@@ -31,11 +31,12 @@ def model_presets(preset: Dict[str, Any]) -> Dict[str, List[str]]:
 def pretrain_and_evaluate(ctx: Any, label: str, overrides: List[str], seed: int, checkpoints: str = "all") -> Path:
     """runs/<study>/<label>/seed<seed>/pretrain, pretrained (skipped when DONE) and evaluated."""
     from babybias.launch.compose import run_command
+    from babybias.studies.arms import pretrain_arm
     from babybias.studies.premodel import evaluate_overrides
 
     name = f"{ctx.name}/{label}/seed{seed}"
     run_dir = Path(ctx.runs_root) / name / "pretrain"
-    run_command("pretrain", [*ctx.pretrain, *overrides, f"name={name}", f"seed={seed}", *ctx.common])
+    pretrain_arm([*ctx.pretrain, *overrides, f"name={name}", f"seed={seed}", *ctx.common])
     for evaluate in evaluate_overrides(ctx, list(ctx.evaluate)):  # one call per stated CrowS-Pairs scoring
         run_command("evaluate", [f"run={run_dir}", f"checkpoints={checkpoints}", *evaluate, *ctx.common])
     return run_dir

@@ -102,14 +102,15 @@ def evaluate_method(ctx: Any, run_dir: Path, method: str, intra: bool, seed: int
                     bias_type: str = "gender") -> Dict[str, float]:
     """The bias-type metrics of the model debiased by `method` for `bias_type` (evaluated when missing)."""
     from babybias.configs.debias import DebiasConfig
-    from babybias.launch.compose import compose_command, run_command
+    from babybias.launch.compose import compose_command
+    from babybias.studies.arms import pretrain_arm
 
     typed = [f"debias.bias_type={bias_type}"] if DebiasConfig(method=method).reads_bias_type else []
     if intra:
         debias = DebiasConfig(method=method, bias_type=bias_type if typed else "gender")
         name = f"{ctx.name}/{label}/{debias.tag}/seed{seed}"
-        run_command("pretrain", [*ctx.pretrain, f"debias={method}", *typed, f"init_from={run_dir}", f"name={name}",
-                                 f"seed={seed}", *ctx.common])
+        pretrain_arm([*ctx.pretrain, f"debias={method}", *typed, f"init_from={run_dir}", f"name={name}",
+                      f"seed={seed}", *ctx.common])
         return bias_type_metrics(evaluate_final(ctx, Path(ctx.runs_root) / name / "pretrain"), None, bias_type)
     applied = compose_command("evaluate", [f"debias={method}", *typed, *ctx.evaluate, *ctx.common]).debias
     return bias_type_metrics(evaluate_final(ctx, run_dir, f"debias={method}", *typed), applied, bias_type)

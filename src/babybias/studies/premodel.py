@@ -121,10 +121,11 @@ def run_arm(ctx: StudyContext, arm: Arm, seed: int) -> dict[str, Any]:
     """Pretrain and evaluate one arm with one seed; returns its table row."""
     from babybias.analysis.dynamics import select_checkpoints
     from babybias.launch.compose import run_command
+    from babybias.studies.arms import pretrain_arm
 
     name = f"{ctx.name}/{arm.label}/seed{seed}"
     run_dir = Path(ctx.runs_root) / name / "pretrain"
-    run_command("pretrain", [*ctx.pretrain, *arm.corpus, f"name={name}", f"seed={seed}", *ctx.common])
+    pretrain_arm([*ctx.pretrain, *arm.corpus, f"name={name}", f"seed={seed}", *ctx.common])
     for overrides in evaluate_overrides(ctx, [f"eval=[{','.join(BENCHMARKS)}]", *ctx.evaluate]):
         run_command("evaluate", [f"run={run_dir}", "checkpoints=final", *overrides, *ctx.common])
     eval_dir = select_checkpoints(str(run_dir), "final", ctx.runs_root)[0].eval_dir
