@@ -391,6 +391,18 @@ def test_paper_presets_run_three_seeds_and_seeds_overrides_them(experiment):
     assert context_of(chosen)[0].seeds == [4, 5]
 
 
+def test_a_seed_listed_twice_is_refused_not_counted_twice():
+    """seeds=[0,0,1] ran seed 0 once but tabulated it twice: n_seeds 3 and a narrower interval than 2 seeds give."""
+    from babybias.studies.premodel import context_of
+
+    with pytest.raises(ConfigError, match=r"seeds=\[0, 0, 1\] lists a seed more than once"):
+        compose_command("study", ["experiment=detox", "seeds=[0,0,1]"])
+    cfg = compose_command("study", ["experiment=detox", "size=paper"])
+    cfg.presets["paper"]["seeds"] = [1, 2, 1]
+    with pytest.raises(ConfigError, match="presets.paper.seeds"):
+        context_of(cfg)
+
+
 def test_study_reports_mean_sd_and_ci_across_seeds(tmp_path, recorder):
     from babybias.studies import debias_transfer
 

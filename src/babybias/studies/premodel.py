@@ -66,6 +66,8 @@ class StudyContext:
 
 def context_of(cfg) -> tuple[StudyContext, dict]:
     """(StudyContext, the size preset) from a `StudyConfig` (or anything with the same fields)."""
+    from babybias.configs.study import check_distinct_seeds
+
     preset = dict(cfg.preset)
     for key in ("pretrain", "evaluate"):
         if not isinstance(preset.get(key, []), (list, tuple)):
@@ -75,6 +77,7 @@ def context_of(cfg) -> tuple[StudyContext, dict]:
     if cfg.data.mirror:
         common.append(f"data.mirror={cfg.data.mirror}")
     seeds = list(cfg.seeds or preset.get("seeds") or [cfg.seed])  # seeds=[...], else the preset's, else seed
+    check_distinct_seeds(seeds, "seeds" if cfg.seeds else f"presets.{cfg.size}.seeds")
     return StudyContext(cfg.name, cfg.paths.runs, seeds, list(preset.get("pretrain", [])),
                         list(preset.get("evaluate", [])), common, list(getattr(cfg, "crows_pairs_scoring", []))), preset
 
