@@ -113,7 +113,7 @@ class Recorder:
         categories unchanged."""
         from babybias.commands.evaluate import variant
         from babybias.configs.debias import DebiasConfig
-        from babybias.configs.evaluate import CrowsPairsEvalConfig, EvaluateConfig
+        from babybias.configs.evaluate import CrowsPairsEvalConfig, EvaluateConfig, ScoringConfig
         from babybias.studies.debias_transfer import CROWS_CATEGORY
 
         run = Path(args["run"])
@@ -121,7 +121,8 @@ class Recorder:
         folder.mkdir(parents=True, exist_ok=True)
         size = 64 if "babylm" in str(run) else 96
         debias = DebiasConfig(method=args.get("debias", "none"), bias_type=args.get("debias.bias_type", "gender"))
-        cfg = EvaluateConfig(debias=debias, crows_pairs=CrowsPairsEvalConfig(args.get("crows_pairs.scoring", "shared")))
+        cfg = EvaluateConfig(debias=debias, crows_pairs=CrowsPairsEvalConfig(args.get("crows_pairs.scoring", "shared")),
+                             scoring=ScoringConfig(args.get("scoring.precision", "fp32")))
         debiased = debias.method != "none"
         if benchmark == "stereoset":
             base = {"gender": 60.0, "race": 62.0, "religion": 64.0, "profession": 58.0}
@@ -346,6 +347,49 @@ def test_debias_transfer_reports_both_crows_scorings_and_correlates_its_own(tmp_
     markdown = (tmp_path / "runs" / "debias_transfer_tiny" / "study" / "results.md").read_text()
     assert "CrowS-Pairs scoring: crows_pairs-modified = modified (bias-bench" in markdown
     assert "crows_pairs = shared (Nangia et al. 2020" in markdown
+
+
+def test_debias_transfer_reads_only_the_result_variants_it_evaluates(tmp_path, recorder):
+    """Every result file of the eval folder whose debias settings matched entered the table and Pearson r: results
+    of another scoring precision or options left there by an earlier evaluation (here bf16 StereoSet, baseline and
+    INLP) were counted beside the study's own fp32 ones."""
+    from babybias.runs import to_jsonable
+    from babybias.studies import debias_transfer
+
+    cfg = _study(tmp_path, "debias_transfer")
+    cfg.presets["tiny"].update(evaluate=["impl=cpu", "eval=[stereoset]"], post_model=["inlp"], intra_model=[],
+                               bias_types=["gender"])
+    inlp = to_jsonable(compose_command("evaluate", ["debias=inlp", "debias.bias_type=gender"]).debias)
+    for model, (before, after) in {"babylm": (70.0, 50.0), "bert_base": (70.0, 69.0)}.items():
+        folder = tmp_path / "runs" / "debias_transfer_tiny" / model / "seed0" / "eval" / "final"
+        folder.mkdir(parents=True)
+        for stem, ss, options in (("stereoset-bf16", before, {}), ("stereoset-inlp-bf16", after, {"debias": inlp})):
+            (folder / f"{stem}.json").write_text(json.dumps({
+                "options": options, "base_variant": "stereoset-bf16", "summary": {"ss": ss},
+                "per_category": {"gender": {"ss": ss, "lms": 80.0}}, "scoring": {"precision": "bf16"}}))
+    table = debias_transfer.run(cfg)["table"]
+    assert set(table["metric"]) == {"stereoset.ss", "stereoset.lms", "pearson_r over 2 points"}
+    ss = table[table["metric"] == "stereoset.ss"]
+    assert ss["change_babylm"].item() == pytest.approx(-4.36)  # the recorder's fp32 result, not bf16's -20
+
+
+def test_premodel_studies_read_the_variant_they_evaluate(tmp_path, recorder):
+    """The pre-model studies read crows_pairs.json and stereoset.json whatever their evaluate settings: with
+    scoring.precision=bf16 in the preset they tabulated the fp32 files an earlier evaluation had left."""
+    from babybias.studies import detox
+
+    cfg = _study(tmp_path, "detox")
+    cfg.presets["tiny"]["evaluate"] = [*cfg.presets["tiny"]["evaluate"], "scoring.precision=bf16"]
+    for arm in ("original", "detox", "random_drop"):
+        folder = tmp_path / "runs" / "detox_tiny" / arm / "seed0" / "eval" / "final"
+        folder.mkdir(parents=True)
+        for stem, key in (("crows_pairs", "metric_score"), ("stereoset", "ss")):
+            (folder / f"{stem}.json").write_text(json.dumps({"summary": {}, "per_category": {"gender": {key: 99.0}}}))
+    table = detox.run(cfg)["table"]
+    assert table["crows_gender"].tolist() == [60.0] * 3 and table["stereoset_gender_ss"].tolist() == [60.0] * 3
+    cfg.presets["tiny"]["evaluate"] = ["impl=cpu", "eval=[stereoset]"]
+    with pytest.raises(ConfigError, match=r"leave out \['crows_pairs'\]"):
+        detox.run(cfg)
 
 
 def test_a_study_that_scores_crows_pairs_must_state_how(tmp_path):
