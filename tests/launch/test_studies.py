@@ -71,13 +71,14 @@ class Recorder:
 
     def __init__(self, runs: Path):
         self.runs, self.calls = runs, []
+        self.correlates = True  # False: compare skips its dynamics part (writes no correlations.csv)
 
     def __call__(self, command, overrides=()):
         args = dict(o.split("=", 1) for o in overrides if "=" in o)
         self.calls.append((command, list(overrides)))
-        if command == "compare":
+        if command == "compare" and self.correlates:
             out = Path(args["out"])
-            out.mkdir(parents=True)
+            out.mkdir(parents=True, exist_ok=True)
             pd.DataFrame([{"benchmark": "stereoset", "category": "overall", "metric": "ss", "n_points": 4,
                            "pearson_r": 0.5}, {"benchmark": "stereoset", "category": "overall",
                                                "metric": "n_examples", "n_points": 4, "pearson_r": None}]
@@ -101,6 +102,13 @@ class Recorder:
         if command == "evaluate":
             for benchmark in args.get("eval", "[stereoset]").strip("[]").split(","):
                 self._write_result(benchmark, args)
+            if args.get("checkpoints") == "all":  # as `evaluate` does: the dynamics table of this call's variants
+                from babybias.analysis.dynamics import dynamics_table, select_checkpoints, write_table
+                from babybias.results import variant
+
+                cfg = compose_command("evaluate", overrides)
+                every = select_checkpoints(args["run"], "all", self.runs)
+                write_table(dynamics_table(every, [variant(b, cfg).stem for b in cfg.eval]), every[0].eval_dir.parent)
         return None
 
     @staticmethod
@@ -167,6 +175,33 @@ def test_bias_dynamics_chains_pretrain_evaluate_compare(tmp_path, recorder):
     assert compare_args["a"].endswith("babylm/seed0/pretrain") and compare_args["b"].endswith("bert_base/seed0/pretrain")
     assert list(result["table"]["metric"]) == ["ss"]  # constant counts dropped
     assert (tmp_path / "runs" / "bias_dynamics_tiny" / "study" / "DONE").exists()
+
+
+def test_bias_dynamics_never_tabulates_an_earlier_studys_correlations(tmp_path, recorder):
+    """compare skips (with a printed note) a dynamics part it cannot do: the study read the correlations.csv an
+    earlier run of the study had left in the same folder."""
+    from babybias.errors import BabybiasError
+    from babybias.studies import bias_dynamics
+
+    bias_dynamics.run(_study(tmp_path, "bias_dynamics"))
+    recorder.correlates = False
+    with pytest.raises(BabybiasError, match="could not correlate"):
+        bias_dynamics.run(_study(tmp_path, "bias_dynamics"))
+
+
+def test_bias_dynamics_correlates_every_variant_with_two_crows_scorings(tmp_path, recorder):
+    """With crows_pairs_scoring=[shared,modified] the second evaluate call (CrowS-Pairs alone, modified) rewrote
+    eval/dynamics.csv with its own variant only: compare, and the study table, lost StereoSet and the study's own
+    scoring."""
+    from babybias.studies import bias_dynamics
+
+    cfg = _study(tmp_path, "bias_dynamics")
+    cfg.crows_pairs_scoring = ["shared", "modified"]
+    cfg.presets["tiny"]["evaluate"] = ["impl=cpu", "eval=[crows_pairs,stereoset]"]
+    bias_dynamics.run(cfg)
+    for model in ("babylm", "bert_base"):
+        table = pd.read_csv(tmp_path / "runs" / "bias_dynamics_tiny" / model / "seed0" / "eval" / "dynamics.csv")
+        assert set(table["benchmark"]) == {"crows_pairs", "crows_pairs-modified", "stereoset"}
 
 
 def test_fairsisa_runs_one_unlearn_per_shard_count_and_skips_done(tmp_path, recorder):
