@@ -71,30 +71,44 @@ class Recorder:
 
     def __init__(self, runs: Path):
         self.runs, self.calls = runs, []
+        self.correlates = True  # False: compare skips its dynamics part (writes no correlations.csv)
 
     def __call__(self, command, overrides=()):
         args = dict(o.split("=", 1) for o in overrides if "=" in o)
         self.calls.append((command, list(overrides)))
-        if command == "compare":
+        if command == "compare" and self.correlates:
             out = Path(args["out"])
-            out.mkdir(parents=True)
+            out.mkdir(parents=True, exist_ok=True)
             pd.DataFrame([{"benchmark": "stereoset", "category": "overall", "metric": "ss", "n_points": 4,
                            "pearson_r": 0.5}, {"benchmark": "stereoset", "category": "overall",
                                                "metric": "n_examples", "n_points": 4, "pearson_r": None}]
                          ).to_csv(out / "correlations.csv", index=False)
-        if command == "unlearn":
+        if command == "unlearn":  # skips a DONE run as `babybias unlearn` does (which first checks its settings)
             run = self.runs / args["name"] / "unlearn"
+            if (run / "DONE").exists():
+                return None
             run.mkdir(parents=True)
             pd.DataFrame([{"round": 0, "eval_set": "test", "method": "sisa", "accuracy": 0.8, "eo_diff": 0.1}]
                          ).to_csv(run / "fairness.csv", index=False)
             (run / "DONE").write_text("{}")
         if command == "pretrain":  # a final model for `select_checkpoints` to find (no weights needed)
+            from babybias.runs import RunDir
+
             model = self.runs / args["name"] / "pretrain" / "model"
             model.mkdir(parents=True, exist_ok=True)
             (model / "config.json").write_text("{}")
+            if not (model.parent / "config.yaml").exists():  # the resolved config, as `babybias pretrain` writes it
+                RunDir(model.parent).write_config(compose_command("pretrain", overrides))
         if command == "evaluate":
             for benchmark in args.get("eval", "[stereoset]").strip("[]").split(","):
                 self._write_result(benchmark, args)
+            if args.get("checkpoints") == "all":  # as `evaluate` does: the dynamics table of this call's variants
+                from babybias.analysis.dynamics import dynamics_table, select_checkpoints, write_table
+                from babybias.results import variant
+
+                cfg = compose_command("evaluate", overrides)
+                every = select_checkpoints(args["run"], "all", self.runs)
+                write_table(dynamics_table(every, [variant(b, cfg).stem for b in cfg.eval]), every[0].eval_dir.parent)
         return None
 
     @staticmethod
@@ -107,7 +121,7 @@ class Recorder:
         categories unchanged."""
         from babybias.commands.evaluate import variant
         from babybias.configs.debias import DebiasConfig
-        from babybias.configs.evaluate import CrowsPairsEvalConfig, EvaluateConfig
+        from babybias.configs.evaluate import CrowsPairsEvalConfig, EvaluateConfig, ScoringConfig
         from babybias.studies.debias_transfer import CROWS_CATEGORY
 
         run = Path(args["run"])
@@ -115,7 +129,8 @@ class Recorder:
         folder.mkdir(parents=True, exist_ok=True)
         size = 64 if "babylm" in str(run) else 96
         debias = DebiasConfig(method=args.get("debias", "none"), bias_type=args.get("debias.bias_type", "gender"))
-        cfg = EvaluateConfig(debias=debias, crows_pairs=CrowsPairsEvalConfig(args.get("crows_pairs.scoring", "shared")))
+        cfg = EvaluateConfig(debias=debias, crows_pairs=CrowsPairsEvalConfig(args.get("crows_pairs.scoring", "shared")),
+                             scoring=ScoringConfig(args.get("scoring.precision", "fp32")))
         debiased = debias.method != "none"
         if benchmark == "stereoset":
             base = {"gender": 60.0, "race": 62.0, "religion": 64.0, "profession": 58.0}
@@ -162,6 +177,33 @@ def test_bias_dynamics_chains_pretrain_evaluate_compare(tmp_path, recorder):
     assert (tmp_path / "runs" / "bias_dynamics_tiny" / "study" / "DONE").exists()
 
 
+def test_bias_dynamics_never_tabulates_an_earlier_studys_correlations(tmp_path, recorder):
+    """compare skips (with a printed note) a dynamics part it cannot do: the study read the correlations.csv an
+    earlier run of the study had left in the same folder."""
+    from babybias.errors import BabybiasError
+    from babybias.studies import bias_dynamics
+
+    bias_dynamics.run(_study(tmp_path, "bias_dynamics"))
+    recorder.correlates = False
+    with pytest.raises(BabybiasError, match="could not correlate"):
+        bias_dynamics.run(_study(tmp_path, "bias_dynamics"))
+
+
+def test_bias_dynamics_correlates_every_variant_with_two_crows_scorings(tmp_path, recorder):
+    """With crows_pairs_scoring=[shared,modified] the second evaluate call (CrowS-Pairs alone, modified) rewrote
+    eval/dynamics.csv with its own variant only: compare, and the study table, lost StereoSet and the study's own
+    scoring."""
+    from babybias.studies import bias_dynamics
+
+    cfg = _study(tmp_path, "bias_dynamics")
+    cfg.crows_pairs_scoring = ["shared", "modified"]
+    cfg.presets["tiny"]["evaluate"] = ["impl=cpu", "eval=[crows_pairs,stereoset]"]
+    bias_dynamics.run(cfg)
+    for model in ("babylm", "bert_base"):
+        table = pd.read_csv(tmp_path / "runs" / "bias_dynamics_tiny" / model / "seed0" / "eval" / "dynamics.csv")
+        assert set(table["benchmark"]) == {"crows_pairs", "crows_pairs-modified", "stereoset"}
+
+
 def test_fairsisa_runs_one_unlearn_per_shard_count_and_skips_done(tmp_path, recorder):
     from babybias.studies import fairsisa
 
@@ -172,8 +214,54 @@ def test_fairsisa_runs_one_unlearn_per_shard_count_and_skips_done(tmp_path, reco
     table = pd.read_csv(tmp_path / "runs" / "fairsisa_tiny" / "study" / "results.csv")
     assert table["shards"].tolist() == [1, 3, 5, 10]
     recorder.calls.clear()
-    fairsisa.run(_study(tmp_path, "fairsisa"))  # every arm is DONE: only the (skipping) encoder pretrain runs
-    assert [c for c, _ in recorder.calls] == ["pretrain"]
+    fairsisa.run(_study(tmp_path, "fairsisa"))  # every arm is DONE: `babybias unlearn` checks each and skips it
+    assert [c for c, _ in recorder.calls] == ["pretrain"] + ["unlearn"] * 4
+
+
+def test_fairsisa_rerun_with_another_seed_never_reuses_the_first_seeds_arms(tmp_path, recorder):
+    """With one seed the arm folders carry no seed (runs/<name>/shards<k>/unlearn). The study skipped a DONE arm
+    itself, so `seed=1` after a seed-0 study tabulated seed 0's unlearning runs as seed 1's (on seed 1's encoder);
+    every arm now goes through `babybias unlearn`, which refuses a run of another seed or encoder."""
+    from babybias.studies import fairsisa
+
+    fairsisa.run(_study(tmp_path, "fairsisa"))
+    recorder.calls.clear()
+    cfg = _study(tmp_path, "fairsisa")
+    cfg.seed = 1
+    fairsisa.run(cfg)
+    unlearns = [dict(o.split("=", 1) for o in o_) for c, o_ in recorder.calls if c == "unlearn"]
+    assert [(u["shards"], u["seed"]) for u in unlearns] == [(k, "1") for k in ("1", "3", "5", "10")]
+    assert {u["encoder"] for u in unlearns} == {str(tmp_path / "runs" / "fairsisa_tiny" / "encoder" / "seed1" / "pretrain")}
+
+
+@pytest.mark.parametrize("experiment", ["bias_dynamics", "imbalance_sweep", "debias_transfer"])
+def test_a_rerun_study_refuses_an_arm_trained_with_other_settings(tmp_path, recorder, experiment):
+    """`babybias pretrain` skips a DONE run (or resumes an unfinished one) with a warning when its settings
+    changed: a study rerun after a preset change put the old models' numbers into the new table. Refused now."""
+    from babybias.commands.study import _run
+    from babybias.errors import BabybiasError
+    from babybias.studies import bias_dynamics, debias_transfer, imbalance_sweep
+
+    module = {"bias_dynamics": bias_dynamics, "imbalance_sweep": imbalance_sweep,
+              "debias_transfer": debias_transfer}[experiment]
+    cfg = _study(tmp_path, experiment)
+    if experiment == "imbalance_sweep":
+        cfg.presets["tiny"]["female_ratios"] = [0.3]
+    if experiment == "debias_transfer":
+        cfg.presets["tiny"].update(post_model=[], intra_model=["cds"], bias_types=["gender"])
+    _run(cfg, module)
+    before = (tmp_path / "runs" / cfg.name / "study" / "results.csv").read_text()
+    recorder.calls.clear()
+    # debias_transfer: the fine-tuned arm's recipe changed (which its plain baseline never reads, so the baseline
+    # is reused); else the arms' training
+    changed = "debias.lr=3e-5" if experiment == "debias_transfer" else "train.steps=41"
+    cfg.presets["tiny"]["pretrain"] = [*cfg.presets["tiny"]["pretrain"], changed]
+    with pytest.raises(BabybiasError, match=f"{'cds/' if experiment == 'debias_transfer' else ''}seed0/pretrain was "
+                                            f"trained with other settings .*{changed.split('=')[0]}"):
+        _run(cfg, module)
+    assert [c for c, _ in recorder.calls] == (["pretrain", "evaluate"] if experiment == "debias_transfer"
+                                              else [])  # refused before the arm is trained or evaluated again
+    assert (tmp_path / "runs" / cfg.name / "study" / "results.csv").read_text() == before
 
 
 def test_debias_transfer_correlates_the_two_models_bias_changes(tmp_path, recorder):
@@ -296,6 +384,49 @@ def test_debias_transfer_reports_both_crows_scorings_and_correlates_its_own(tmp_
     assert "crows_pairs = shared (Nangia et al. 2020" in markdown
 
 
+def test_debias_transfer_reads_only_the_result_variants_it_evaluates(tmp_path, recorder):
+    """Every result file of the eval folder whose debias settings matched entered the table and Pearson r: results
+    of another scoring precision or options left there by an earlier evaluation (here bf16 StereoSet, baseline and
+    INLP) were counted beside the study's own fp32 ones."""
+    from babybias.runs import to_jsonable
+    from babybias.studies import debias_transfer
+
+    cfg = _study(tmp_path, "debias_transfer")
+    cfg.presets["tiny"].update(evaluate=["impl=cpu", "eval=[stereoset]"], post_model=["inlp"], intra_model=[],
+                               bias_types=["gender"])
+    inlp = to_jsonable(compose_command("evaluate", ["debias=inlp", "debias.bias_type=gender"]).debias)
+    for model, (before, after) in {"babylm": (70.0, 50.0), "bert_base": (70.0, 69.0)}.items():
+        folder = tmp_path / "runs" / "debias_transfer_tiny" / model / "seed0" / "eval" / "final"
+        folder.mkdir(parents=True)
+        for stem, ss, options in (("stereoset-bf16", before, {}), ("stereoset-inlp-bf16", after, {"debias": inlp})):
+            (folder / f"{stem}.json").write_text(json.dumps({
+                "options": options, "base_variant": "stereoset-bf16", "summary": {"ss": ss},
+                "per_category": {"gender": {"ss": ss, "lms": 80.0}}, "scoring": {"precision": "bf16"}}))
+    table = debias_transfer.run(cfg)["table"]
+    assert set(table["metric"]) == {"stereoset.ss", "stereoset.lms", "pearson_r over 2 points"}
+    ss = table[table["metric"] == "stereoset.ss"]
+    assert ss["change_babylm"].item() == pytest.approx(-4.36)  # the recorder's fp32 result, not bf16's -20
+
+
+def test_premodel_studies_read_the_variant_they_evaluate(tmp_path, recorder):
+    """The pre-model studies read crows_pairs.json and stereoset.json whatever their evaluate settings: with
+    scoring.precision=bf16 in the preset they tabulated the fp32 files an earlier evaluation had left."""
+    from babybias.studies import detox
+
+    cfg = _study(tmp_path, "detox")
+    cfg.presets["tiny"]["evaluate"] = [*cfg.presets["tiny"]["evaluate"], "scoring.precision=bf16"]
+    for arm in ("original", "detox", "random_drop"):
+        folder = tmp_path / "runs" / "detox_tiny" / arm / "seed0" / "eval" / "final"
+        folder.mkdir(parents=True)
+        for stem, key in (("crows_pairs", "metric_score"), ("stereoset", "ss")):
+            (folder / f"{stem}.json").write_text(json.dumps({"summary": {}, "per_category": {"gender": {key: 99.0}}}))
+    table = detox.run(cfg)["table"]
+    assert table["crows_gender"].tolist() == [60.0] * 3 and table["stereoset_gender_ss"].tolist() == [60.0] * 3
+    cfg.presets["tiny"]["evaluate"] = ["impl=cpu", "eval=[stereoset]"]
+    with pytest.raises(ConfigError, match=r"leave out \['crows_pairs'\]"):
+        detox.run(cfg)
+
+
 def test_a_study_that_scores_crows_pairs_must_state_how(tmp_path):
     from babybias.studies.premodel import StudyContext, evaluate_overrides
 
@@ -337,6 +468,18 @@ def test_paper_presets_run_three_seeds_and_seeds_overrides_them(experiment):
     assert context_of(compose_command("study", [f"experiment={experiment}", "size=tiny"]))[0].seeds == [0]
     chosen = compose_command("study", [f"experiment={experiment}", "size=paper", "seeds=[4,5]"])
     assert context_of(chosen)[0].seeds == [4, 5]
+
+
+def test_a_seed_listed_twice_is_refused_not_counted_twice():
+    """seeds=[0,0,1] ran seed 0 once but tabulated it twice: n_seeds 3 and a narrower interval than 2 seeds give."""
+    from babybias.studies.premodel import context_of
+
+    with pytest.raises(ConfigError, match=r"seeds=\[0, 0, 1\] lists a seed more than once"):
+        compose_command("study", ["experiment=detox", "seeds=[0,0,1]"])
+    cfg = compose_command("study", ["experiment=detox", "size=paper"])
+    cfg.presets["paper"]["seeds"] = [1, 2, 1]
+    with pytest.raises(ConfigError, match="presets.paper.seeds"):
+        context_of(cfg)
 
 
 def test_study_reports_mean_sd_and_ci_across_seeds(tmp_path, recorder):

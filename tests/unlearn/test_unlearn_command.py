@@ -7,7 +7,7 @@ import shutil
 
 import pandas as pd
 import pytest
-from unlearn_helpers import _unhash, overrides
+from unlearn_helpers import _unhash, fast_overrides, overrides
 
 from babybias.errors import BabybiasError
 from babybias.launch.compose import run_command
@@ -142,3 +142,20 @@ def test_rerun_of_a_finished_run_changes_nothing_and_other_settings_are_refused(
 def test_missing_encoder_is_a_clear_error(tiny_encoder_run, shared_data):
     with pytest.raises(BabybiasError, match="no pretrain run"):
         run_command("unlearn", overrides(tiny_encoder_run, shared_data, "noenc", "encoder=nosuchrun"))
+
+
+def test_a_run_trained_on_an_encoder_that_was_retrained_since_is_refused(tiny_encoder_run, shared_data, tmp_path):
+    """A finished run of the same name and settings was skipped even when `encoder=` had been retrained (a study
+    reran after its encoder was redone): the old encoder's numbers were reported as the new one's."""
+    from safetensors.torch import load_file, save_file
+
+    runs = tmp_path / "runs"
+    shutil.copytree(tiny_encoder_run / "tinyenc", runs / "tinyenc")
+    args = fast_overrides(runs, shared_data, "retrained", "unlearn.rounds=0")
+    run_command("unlearn", args)
+    run_command("unlearn", args)  # the same encoder: a finished run is skipped
+    weights = runs / "tinyenc" / "pretrain" / "model" / "model.safetensors"
+    tensors = load_file(weights)
+    save_file({k: v + 0.01 for k, v in tensors.items()}, weights, metadata={"format": "pt"})  # retrained
+    with pytest.raises(BabybiasError, match="another encoder"):
+        run_command("unlearn", args)

@@ -80,11 +80,30 @@ def _resumable(run: RunDir, cfg: UnlearnConfig) -> UnlearnConfig | None:
     return saved
 
 
+def _check_same_encoder(run: RunDir, cfg: UnlearnConfig) -> None:
+    """An existing run (finished, or to resume) belongs to the encoder it was trained on: when `encoder=` now holds
+    another model (retrained under the same name), its numbers would be reported as the new encoder's: refused."""
+    from babybias.unlearn.features import encoder_fingerprint, resolve_encoder
+    from babybias.unlearn.setup import saved_inputs
+
+    try:
+        recorded = saved_inputs(run).get("encoder_sha256")
+        model_dir = resolve_encoder(cfg.encoder, cfg.paths.runs)
+    except (OSError, ValueError, KeyError, BabybiasError):  # no record, or no encoder to compare: nothing to check
+        return
+    if recorded and encoder_fingerprint(model_dir) != recorded:
+        raise BabybiasError(f"{run.path} was trained on another encoder than {model_dir} holds now (it was "
+                            "retrained since): its results belong to the old encoder",
+                            fix=f"choose another name= for the new encoder (or delete {run.path} to train it again)")
+
+
 def train_and_unlearn(cfg: UnlearnConfig):
     cfg = _dryrun(cfg)
     run = run_dir_for(cfg.paths.runs, cfg.name, "unlearn")
     with run.lock("unlearn"):
         saved = _resumable(run, cfg)
+        if saved is not None:
+            _check_same_encoder(run, cfg)
         if saved is not None and run.done:
             print(f"{run.path} is already DONE (rounds are added with `babybias unlearn forget run={run.path}`)")
             return run

@@ -10,6 +10,17 @@ from babybias.configs.common import DataConfig, PathsConfig
 SIZES = ("tiny", "paper")
 
 
+def check_distinct_seeds(seeds, where: str) -> None:
+    """A seed listed twice runs once (its arms are DONE the second time) but enters the table twice: the across-seed
+    summary would count it as two seeds, with a smaller sd and a narrower interval than the runs support."""
+    from babybias.errors import ConfigError
+
+    seeds = list(seeds or [])
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{where}={seeds} lists a seed more than once",
+                          fix=f"list each seed once, e.g. {where}=[{','.join(map(str, dict.fromkeys(seeds)))}]")
+
+
 @dataclass
 class StudyConfig:
     """`babybias study experiment=<bias_dynamics|debias_transfer|fairsisa> size=<tiny|paper>`
@@ -53,6 +64,7 @@ class StudyConfig:
                               fix="use crows_pairs_scoring=[shared], [modified] or [shared,modified]")
         if self.seeds is not None and not self.seeds:
             raise ConfigError("seeds=[] leaves the study without runs", fix="e.g. seeds=[0,1,2] (or seeds=null)")
+        check_distinct_seeds(self.seeds, "seeds")
 
     @property
     def preset(self) -> Dict[str, Any]:

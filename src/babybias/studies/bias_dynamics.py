@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from babybias.errors import ConfigError
+from babybias.errors import BabybiasError, ConfigError
 
 
 def model_presets(preset: Dict[str, Any]) -> Dict[str, List[str]]:
@@ -31,14 +31,33 @@ def model_presets(preset: Dict[str, Any]) -> Dict[str, List[str]]:
 def pretrain_and_evaluate(ctx: Any, label: str, overrides: List[str], seed: int, checkpoints: str = "all") -> Path:
     """runs/<study>/<label>/seed<seed>/pretrain, pretrained (skipped when DONE) and evaluated."""
     from babybias.launch.compose import run_command
+    from babybias.studies.arms import pretrain_arm
     from babybias.studies.premodel import evaluate_overrides
 
     name = f"{ctx.name}/{label}/seed{seed}"
     run_dir = Path(ctx.runs_root) / name / "pretrain"
-    run_command("pretrain", [*ctx.pretrain, *overrides, f"name={name}", f"seed={seed}", *ctx.common])
-    for evaluate in evaluate_overrides(ctx, list(ctx.evaluate)):  # one call per stated CrowS-Pairs scoring
+    pretrain_arm([*ctx.pretrain, *overrides, f"name={name}", f"seed={seed}", *ctx.common])
+    calls = evaluate_overrides(ctx, list(ctx.evaluate))
+    for evaluate in calls:  # one call per stated CrowS-Pairs scoring
         run_command("evaluate", [f"run={run_dir}", f"checkpoints={checkpoints}", *evaluate, *ctx.common])
+    if checkpoints == "all" and len(calls) > 1:
+        write_dynamics(ctx, run_dir, calls)
     return run_dir
+
+
+def write_dynamics(ctx: Any, run_dir: Path, calls: List[List[str]]) -> None:
+    """The run's dynamics table (eval/dynamics.csv, what `babybias compare` correlates) over the variants of every
+    evaluate call: each call writes the table of its own variants only, so the last (CrowS-Pairs alone in a further
+    scoring) left out the study's own scoring and every other benchmark."""
+    from babybias.analysis.dynamics import dynamics_table, select_checkpoints, write_table
+    from babybias.runs import run_lock
+    from babybias.studies.premodel import result_variants
+
+    stems = list(dict.fromkeys(v.stem for call in result_variants(ctx, calls) for v in call.values()))
+    every = select_checkpoints(str(run_dir), "all", ctx.runs_root)
+    eval_root = every[0].eval_dir.parent
+    with run_lock(eval_root, "babybias study (dynamics table)"):
+        write_table(dynamics_table(every, stems), eval_root)
 
 
 def finish_study(cfg: Any, ctx: Any, table: Any, title: str, by: Optional[List[str]] = None,
@@ -77,8 +96,14 @@ def run(cfg: Any) -> Dict[str, Any]:
         runs = {label: pretrain_and_evaluate(ctx, label, overrides, seed) for label, overrides in models.items()}
         (a, run_a), (b, run_b) = runs.items()
         out = Path(ctx.runs_root) / ctx.name / "compare" / f"seed{seed}" / f"{a}__vs__{b}"
+        # compare skips a part it cannot do (and says so): an earlier study's correlations must not stand in
+        (out / "correlations.csv").unlink(missing_ok=True)
         run_command("compare", [f"a={run_a}", f"b={run_b}", f"out={out}", *list(preset.get("compare", [])),
                                 *compare_common])
+        if not (out / "correlations.csv").is_file():
+            raise BabybiasError(f"compare could not correlate the dynamics of {run_a} and {run_b} (see its output)",
+                                fix="evaluate both runs at several checkpoints on the same benchmarks "
+                                    "(presets.<size>.evaluate, train.checkpoint_steps)")
         tables.append(pd.read_csv(out / "correlations.csv").assign(seed=seed, a=a, b=b))
     table = pd.concat(tables, ignore_index=True)
     table = table[table["pearson_r"].notna()].reset_index(drop=True)  # counts (n_examples...) do not vary

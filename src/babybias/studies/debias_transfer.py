@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from babybias.errors import BabybiasError, ConfigError
 
@@ -53,10 +53,12 @@ def _applies(result: dict, stem: str, debias: Optional[Any]) -> Optional[str]:
     return label if plain or (debias is not None and debias.bias_type == "gender" and debias.method in rest) else None
 
 
-def bias_type_metrics(eval_dir: Path, debias: Optional[Any], bias_type: str) -> Dict[str, float]:
+def bias_type_metrics(eval_dir: Path, debias: Optional[Any], bias_type: str,
+                      variants: Optional[Set[str]] = None) -> Dict[str, float]:
     """{"<variant>.<metric>": value} of `bias_type` in one checkpoint's eval folder, for the model debiased by
     `debias` (the exact DebiasConfig applied; None: the undebiased model); see the module doc. The key drops
-    the debias part of the variant, so a debiased result and its baseline share it."""
+    the debias part of the variant, so a debiased result and its baseline share it. `variants`: the only variants
+    (base stems) to read, those the study evaluates (None: every one in the folder)."""
     from babybias.analysis.plots import headline_metrics
 
     out: Dict[str, float] = {}
@@ -65,7 +67,7 @@ def bias_type_metrics(eval_dir: Path, debias: Optional[Any], bias_type: str) -> 
         if not isinstance(result, dict) or "summary" not in result:
             continue
         label = _applies(result, path.stem, debias)
-        if label is None:
+        if label is None or (variants is not None and label not in variants):
             continue
         benchmark, per_category, summary = label.split("-")[0], result.get("per_category") or {}, result["summary"]
         if benchmark == "crows_pairs":  # the bias type's category only, never the overall number
@@ -98,21 +100,33 @@ def final_eval_dir(ctx: Any, run_dir: Path) -> Path:
     return select_checkpoints(str(run_dir), "final", ctx.runs_root)[0].eval_dir
 
 
+def study_variants(ctx: Any) -> List[Set[str]]:
+    """The result variants (base stems) of each `babybias evaluate` call the study makes of a model: the preset's
+    benchmarks with its own CrowS-Pairs scoring first, then each further scoring."""
+    from babybias.studies.premodel import evaluate_overrides, result_variants
+
+    calls = result_variants(ctx, evaluate_overrides(ctx, list(ctx.evaluate)))
+    return [{v.base_stem for v in call.values()} for call in calls]
+
+
 def evaluate_method(ctx: Any, run_dir: Path, method: str, intra: bool, seed: int, label: str,
-                    bias_type: str = "gender") -> Dict[str, float]:
-    """The bias-type metrics of the model debiased by `method` for `bias_type` (evaluated when missing)."""
+                    bias_type: str = "gender", variants: Optional[Set[str]] = None) -> Dict[str, float]:
+    """The bias-type metrics of the model debiased by `method` for `bias_type` (evaluated when missing), of the
+    result `variants` only (None: all)."""
     from babybias.configs.debias import DebiasConfig
-    from babybias.launch.compose import compose_command, run_command
+    from babybias.launch.compose import compose_command
+    from babybias.studies.arms import pretrain_arm
 
     typed = [f"debias.bias_type={bias_type}"] if DebiasConfig(method=method).reads_bias_type else []
     if intra:
         debias = DebiasConfig(method=method, bias_type=bias_type if typed else "gender")
         name = f"{ctx.name}/{label}/{debias.tag}/seed{seed}"
-        run_command("pretrain", [*ctx.pretrain, f"debias={method}", *typed, f"init_from={run_dir}", f"name={name}",
-                                 f"seed={seed}", *ctx.common])
-        return bias_type_metrics(evaluate_final(ctx, Path(ctx.runs_root) / name / "pretrain"), None, bias_type)
+        pretrain_arm([*ctx.pretrain, f"debias={method}", *typed, f"init_from={run_dir}", f"name={name}",
+                      f"seed={seed}", *ctx.common])
+        return bias_type_metrics(evaluate_final(ctx, Path(ctx.runs_root) / name / "pretrain"), None, bias_type,
+                                 variants)
     applied = compose_command("evaluate", [f"debias={method}", *typed, *ctx.evaluate, *ctx.common]).debias
-    return bias_type_metrics(evaluate_final(ctx, run_dir, f"debias={method}", *typed), applied, bias_type)
+    return bias_type_metrics(evaluate_final(ctx, run_dir, f"debias={method}", *typed), applied, bias_type, variants)
 
 
 def bias_types_of(preset: Dict[str, Any]) -> List[str]:
@@ -133,15 +147,16 @@ def changes(ctx: Any, preset: Dict[str, Any], label: str, overrides: List[str],
 
     run_dir = pretrain_and_evaluate(ctx, label, overrides, seed, checkpoints="final")
     eval_dir = final_eval_dir(ctx, run_dir)
+    variants = set().union(*study_variants(ctx))
     out = {}
     for bias_type in bias_types_of(preset):
-        baseline = bias_type_metrics(eval_dir, None, bias_type)
+        baseline = bias_type_metrics(eval_dir, None, bias_type, variants)
         if not baseline:
             raise BabybiasError(f"no {bias_type} results in {eval_dir}",
                                 fix="check presets.<size>.evaluate (SEAT needs seat.tests=all for race/religion)")
         for intra, methods in ((False, preset.get("post_model", [])), (True, preset.get("intra_model", []))):
             for method in methods:
-                debiased = evaluate_method(ctx, run_dir, method, intra, seed, label, bias_type)
+                debiased = evaluate_method(ctx, run_dir, method, intra, seed, label, bias_type, variants)
                 out[(bias_type, method)] = {k: debiased[k] - v for k, v in baseline.items() if k in debiased}
     return out
 
@@ -151,12 +166,12 @@ def run(cfg: Any) -> Dict[str, Any]:
 
     from babybias.analysis.report_html import pearson
     from babybias.studies.bias_dynamics import finish_study, model_presets
-    from babybias.studies.premodel import context_of, crows_stem
+    from babybias.studies.premodel import context_of
 
     ctx, preset = context_of(cfg)
     models = model_presets(preset)
     (a, _), (b, _) = models.items()
-    also_reported = {crows_stem(s) for s in ctx.crows_scorings[1:]}  # shown, but CrowS counts once in Pearson r
+    also_reported = set().union(*study_variants(ctx)[1:])  # further CrowS scorings: shown, not counted in Pearson r
     rows = []
     for seed in ctx.seeds:
         delta = {label: changes(ctx, preset, label, overrides, seed) for label, overrides in models.items()}

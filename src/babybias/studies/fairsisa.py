@@ -7,8 +7,9 @@ SISA constituents, the single-model baseline (`unlearn.single_model`) and the th
 Outputs:
 
     runs/<name>/encoder/seed<s>/pretrain/     the encoder (skipped when DONE)
-    runs/<name>/shards<k>/unlearn/            one unlearning run per shard count (skipped when DONE, resumed
-                                              when unfinished)
+    runs/<name>/shards<k>/unlearn/            one unlearning run per shard count (skipped when DONE with the
+                                              same settings, seed and encoder, resumed when unfinished);
+                                              shards<k>/seed<s>/unlearn/ with several seeds
     runs/<name>/study/results.csv|md          every run's fairness.csv with a `shards` column
 """
 
@@ -22,29 +23,25 @@ from babybias.errors import ConfigError
 
 def encoder_run(ctx: Any, preset: Dict[str, Any], seed: int) -> str:
     """The encoder every arm uses: `encoder_run` as given, or a pretrain run of the `encoder` overrides."""
-    from babybias.launch.compose import run_command
+    from babybias.studies.arms import pretrain_arm
 
     if preset.get("encoder_run"):
         return str(preset["encoder_run"])
     overrides = list(preset.get("encoder") or [])
     if not overrides:
         raise ConfigError("fairsisa needs an encoder", fix="set presets.<size>.encoder (pretrain overrides) or encoder_run")
-    name = f"{ctx.name}/encoder/seed{seed}"
-    run_command("pretrain", [*overrides, f"name={name}", f"seed={seed}", *ctx.common])
-    return str(Path(ctx.runs_root) / name / "pretrain")
+    return str(pretrain_arm([*overrides, f"name={ctx.name}/encoder/seed{seed}", f"seed={seed}", *ctx.common]))
 
 
 def unlearn_arm(ctx: Any, preset: Dict[str, Any], encoder: str, shards: int, seed: int) -> Path:
     from babybias.launch.compose import run_command
 
     name = f"{ctx.name}/shards{shards}" + (f"/seed{seed}" if len(ctx.seeds) > 1 else "")
-    run_dir = Path(ctx.runs_root) / name / "unlearn"
-    if (run_dir / "DONE").exists():
-        print(f"{run_dir} is already DONE; skipping")
-    else:  # a new run, or an unfinished one, which resumes
-        run_command("unlearn", [*list(preset.get("unlearn", [])), f"shards={shards}", f"encoder={encoder}",
-                                f"name={name}", f"seed={seed}", *ctx.common])
-    return run_dir
+    # always through `babybias unlearn`, also when DONE: it skips a finished run only when its settings, seed and
+    # encoder are the ones asked for now (else refuses), resumes an unfinished one, and starts a new one
+    run_command("unlearn", [*list(preset.get("unlearn", [])), f"shards={shards}", f"encoder={encoder}",
+                            f"name={name}", f"seed={seed}", *ctx.common])
+    return Path(ctx.runs_root) / name / "unlearn"
 
 
 def shard_counts(preset: Dict[str, Any]) -> List[int]:

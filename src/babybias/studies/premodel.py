@@ -66,6 +66,8 @@ class StudyContext:
 
 def context_of(cfg) -> tuple[StudyContext, dict]:
     """(StudyContext, the size preset) from a `StudyConfig` (or anything with the same fields)."""
+    from babybias.configs.study import check_distinct_seeds
+
     preset = dict(cfg.preset)
     for key in ("pretrain", "evaluate"):
         if not isinstance(preset.get(key, []), (list, tuple)):
@@ -75,6 +77,7 @@ def context_of(cfg) -> tuple[StudyContext, dict]:
     if cfg.data.mirror:
         common.append(f"data.mirror={cfg.data.mirror}")
     seeds = list(cfg.seeds or preset.get("seeds") or [cfg.seed])  # seeds=[...], else the preset's, else seed
+    check_distinct_seeds(seeds, "seeds" if cfg.seeds else f"presets.{cfg.size}.seeds")
     return StudyContext(cfg.name, cfg.paths.runs, seeds, list(preset.get("pretrain", [])),
                         list(preset.get("evaluate", [])), common, list(getattr(cfg, "crows_pairs_scoring", []))), preset
 
@@ -104,6 +107,20 @@ def evaluate_overrides(ctx: StudyContext, overrides: list[str]) -> list[list[str
               for s in more]]
 
 
+def result_variants(ctx: StudyContext, calls: list[list[str]]) -> list[dict[str, Any]]:
+    """Per `babybias evaluate` call (override lists, e.g. from `evaluate_overrides`): benchmark -> the result
+    `Variant` it writes (`babybias.results.variant`: file stem with its naming options and precision). A study reads
+    these files only, never another variant an earlier evaluation left in the same folder."""
+    from babybias.launch.compose import compose_command
+    from babybias.results import variant
+
+    out = []
+    for overrides in calls:
+        cfg = compose_command("evaluate", [*overrides, *ctx.common])
+        out.append({b: variant(b, cfg) for b in cfg.eval})
+    return out
+
+
 def crows_stem(scoring: str) -> str:
     """The result file stem of a CrowS-Pairs scoring (fp32, no debiasing)."""
     return "crows_pairs" if scoring == "shared" else f"crows_pairs-{scoring}"
@@ -121,16 +138,23 @@ def run_arm(ctx: StudyContext, arm: Arm, seed: int) -> dict[str, Any]:
     """Pretrain and evaluate one arm with one seed; returns its table row."""
     from babybias.analysis.dynamics import select_checkpoints
     from babybias.launch.compose import run_command
+    from babybias.studies.arms import pretrain_arm
 
     name = f"{ctx.name}/{arm.label}/seed{seed}"
     run_dir = Path(ctx.runs_root) / name / "pretrain"
-    run_command("pretrain", [*ctx.pretrain, *arm.corpus, f"name={name}", f"seed={seed}", *ctx.common])
-    for overrides in evaluate_overrides(ctx, [f"eval=[{','.join(BENCHMARKS)}]", *ctx.evaluate]):
+    pretrain_arm([*ctx.pretrain, *arm.corpus, f"name={name}", f"seed={seed}", *ctx.common])
+    calls = evaluate_overrides(ctx, [f"eval=[{','.join(BENCHMARKS)}]", *ctx.evaluate])
+    for overrides in calls:
         run_command("evaluate", [f"run={run_dir}", "checkpoints=final", *overrides, *ctx.common])
+    variants = result_variants(ctx, calls[:1])[0]  # the study's own: its first CrowS-Pairs scoring
+    missing = [b for b in BENCHMARKS if b not in variants]
+    if missing:
+        raise ConfigError(f"this study reads {', '.join(BENCHMARKS)} but its evaluate overrides leave out {missing}",
+                          fix=f"drop eval= from presets.<size>.evaluate (the study sets eval=[{','.join(BENCHMARKS)}])")
     eval_dir = select_checkpoints(str(run_dir), "final", ctx.runs_root)[0].eval_dir
     row = {"arm": arm.label, "group": arm.group, "female_ratio": arm.female_ratio, "seed": seed, "run": str(run_dir)}
     row.update(corpus_stats(run_dir))
-    row.update(gender_bias(eval_dir, crows_stem(ctx.crows_scorings[0])))
+    row.update(gender_bias(eval_dir, variants["crows_pairs"].stem, variants["stereoset"].stem))
     return row
 
 
@@ -144,12 +168,12 @@ def corpus_stats(run_dir: Path) -> dict[str, Any]:
     return {"train_sentences": train.get("sentences"), "female_ratio_achieved": train.get("female_sentence_ratio")}
 
 
-def gender_bias(eval_dir: Path, crows: str = "crows_pairs") -> dict[str, Any]:
-    """The gender rows of the CrowS-Pairs (result file stem `crows`) and StereoSet result files of one checkpoint,
+def gender_bias(eval_dir: Path, crows: str = "crows_pairs", stereoset: str = "stereoset") -> dict[str, Any]:
+    """The gender rows of the CrowS-Pairs and StereoSet result files (stems `crows`, `stereoset`) of one checkpoint,
     with the 95% CIs of the CrowS-Pairs metric score and the StereoSet SS (None where a file has none)."""
     out = {}
     for bench in BENCHMARKS:
-        path = eval_dir / f"{crows if bench == 'crows_pairs' else bench}.json"
+        path = eval_dir / f"{crows if bench == 'crows_pairs' else stereoset}.json"
         if not path.is_file():
             raise BabybiasError(f"{path} is missing after evaluation", fix="rerun the study (finished runs are skipped)")
         result = json.loads(path.read_text())

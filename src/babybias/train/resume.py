@@ -15,8 +15,9 @@ from babybias.errors import BabybiasError
 from babybias.runs import RunDir
 
 
-def report_done_rerun(run_dir: RunDir, cfg: Any, requested_seed: int | None) -> None:
-    """The rerun of a finished run does nothing; say so, naming the settings that differ from the finished run's."""
+def rerun_changes(run_dir: RunDir, cfg: Any, requested_seed: int | None) -> dict[str, list[Any]]:
+    """The result-changing settings of `cfg` that differ from the run's saved config ({} when none, or when it has
+    none), less those a rerun may leave open: the seed under `seed=null`, the step count of an epoch-based run."""
     from babybias.errors import IntegrityError
 
     try:
@@ -27,6 +28,12 @@ def report_done_rerun(run_dir: RunDir, cfg: Any, requested_seed: int | None) -> 
         changes.pop("seed", None)
     if getattr(getattr(cfg, "train", None), "epochs", None) is not None:  # steps follow from epochs once packed
         changes.pop("train.steps", None)
+    return changes
+
+
+def report_done_rerun(run_dir: RunDir, cfg: Any, requested_seed: int | None) -> None:
+    """The rerun of a finished run does nothing; say so, naming the settings that differ from the finished run's."""
+    changes = rerun_changes(run_dir, cfg, requested_seed)
     if not changes:
         print(f"{run_dir.path} is already DONE; skipping (force=true runs it again)")
         return
