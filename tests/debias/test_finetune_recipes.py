@@ -81,6 +81,22 @@ def _run(tmp_path: Path, shared_data: Path, method: str, *extra: str, on_step_en
     return source, pretrain.run(cfg, on_step_end), tmp_path / "runs" / name / "pretrain"
 
 
+def _preempt_at_step_two(tmp_path: Path, shared_data: Path, *extra: str, name: str) -> None:
+    """A CDS fine-tune stopped by SIGTERM after step 2 (as Slurm preempts): checkpoint kept, exit code for requeue."""
+    import os
+    import signal
+
+    from babybias.train.signals import PREEMPTED_EXIT_CODE
+
+    def stop_at_two(step):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(SystemExit) as stopped:
+        _run(tmp_path, shared_data, "cds", *extra, name=name, on_step_end=stop_at_two)
+    assert stopped.value.code == PREEMPTED_EXIT_CODE
+
+
 def _weights(folder: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
@@ -111,20 +127,10 @@ def test_cds_fine_tunes_the_weights_with_the_seed_schedule_and_nothing_else(tmp_
 def test_a_preempted_fine_tune_resumes_to_the_same_weights(tmp_path, shared_data):
     """SIGTERM after step 2 saves a checkpoint and exits 75; the same command resumes; the result equals an
     uninterrupted run bit for bit (data order and masks are functions of (seed, step); RNG states are saved)."""
-    import os
-    import signal
-
-    from babybias.train.signals import PREEMPTED_EXIT_CODE
-
     args = ["debias.max_examples=16", "debias.batch_size=4", "debias.epochs=1"]
     _run(tmp_path, shared_data, "cds", *args, name="whole")
 
-    def stop_at_two(step):
-        if step == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-    with pytest.raises(SystemExit) as stopped:
-        _run(tmp_path, shared_data, "cds", *args, name="cut", on_step_end=stop_at_two)
-    assert stopped.value.code == PREEMPTED_EXIT_CODE
+    _preempt_at_step_two(tmp_path, shared_data, *args, name="cut")
     cut = tmp_path / "runs" / "cut" / "pretrain"
     assert (cut / "checkpoints" / "step-0000002").is_dir() and not (cut / "DONE").exists()
     assert _run(tmp_path, shared_data, "cds", *args, name="cut")[1]["steps"] == 4
@@ -225,20 +231,11 @@ def test_a_resume_from_another_model_or_seed_is_refused_and_other_changes_are_re
     """A preempted fine-tune holds weights trained from its init_from with its seed's data order and masks:
     resuming it under another init_from or seed would write a model/ recorded as the new source's that is mostly
     the old one's, so it is refused; other changed settings resume with a warning recorded in meta.json."""
-    import os
-    import signal
-
     from babybias.errors import BabybiasError
-    from babybias.train.signals import PREEMPTED_EXIT_CODE
 
     args = ["debias.max_examples=16", "debias.batch_size=4", "debias.epochs=1"]
 
-    def stop_at_two(step):
-        if step == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-    with pytest.raises(SystemExit) as stopped:
-        _run(tmp_path, shared_data, "cds", *args, name="cut", on_step_end=stop_at_two)
-    assert stopped.value.code == PREEMPTED_EXIT_CODE
+    _preempt_at_step_two(tmp_path, shared_data, *args, name="cut")
     other = save_tiny_checkpoint(tmp_path / "other", seed=9)
     with pytest.raises(BabybiasError, match="init_from"):
         _run(tmp_path, shared_data, "cds", *args, f"init_from={other}", name="cut")

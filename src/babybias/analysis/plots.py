@@ -129,6 +129,17 @@ def plot_comparison(aligned, correlations, folder: Path, name_a: str, name_b: st
     return paths
 
 
+def save_figure(fig, path: Path, dpi: int = 110) -> Path:
+    """Lay out `fig`, write it to `path` as PNG atomically (a reader never sees half a file) and close it."""
+    from babybias.runs import atomic_path
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    _plt().close(fig)
+    return path
+
+
 def _save(plt, fig, folder: Path, benchmark: str, metric: str) -> Path:
     """Write one figure as <folder>/<benchmark>__<metric>.png and close it."""
     fig.tight_layout()

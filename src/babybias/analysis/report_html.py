@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
 
-from babybias.analysis.plots import IDEAL, band, interval_bars
+from babybias.analysis.plots import IDEAL, band, interval_bars, save_figure
 from babybias.analysis.report import CI_SUFFIXES, headline_rows
 
 Plot = Tuple[str, Path]  # (caption, png path)
@@ -29,13 +29,7 @@ def _plt():
 
 
 def _save(fig, path: Path) -> Path:
-    from babybias.runs import atomic_path
-
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    _plt().close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def _grid(n: int, size: float = 4.0):

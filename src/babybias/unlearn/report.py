@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from babybias.runs import atomic_path, atomic_write_json, atomic_write_text
+from babybias.analysis.plots import save_figure
+from babybias.runs import atomic_write_json, atomic_write_text
 
 MAIN_METHODS = ("single", "single_hardt", "sisa_vote", "sisa_mean_proba", "fairsisa_final",
                 "fairsisa_constituent", "fairsisa_joint", "threshold_optimizer")
@@ -61,10 +62,7 @@ def plot_tradeoff(frame: pd.DataFrame, path: Path, eval_set: str = "test") -> No
     ax.set_title(f"Accuracy vs EO difference across deletion rounds ({eval_set} set)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def plot_membership(frame: pd.DataFrame, path: Path) -> None:
@@ -88,10 +86,7 @@ def plot_membership(frame: pd.DataFrame, path: Path) -> None:
     ax.set_title("Do the deleted examples still look like members? (0.5 = no)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def _appended(folder: Path, name: str, rows: list[dict]) -> pd.DataFrame:
