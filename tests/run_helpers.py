@@ -43,8 +43,7 @@ def tiny_run_overrides(tmp_path: Path, model: dict, name: str, steps: int = 6, /
 
 # `python -m torch.distributed.run ... driver.py <overrides>`: pretrain on a prepared corpus folder, save each rank's
 # weights as rank<r>.pt. Format with root= (a folder holding train.txt and validation.txt) and out= (a folder).
-DDP_DRIVER = """
-import os, sys, torch
+DDP_DRIVER = """import os, sys, torch
 from pathlib import Path
 import babybias.commands.pretrain as pretrain
 from babybias.launch.compose import compose_command
@@ -58,3 +57,22 @@ pretrain.build_corpus_artifact = lambda cfg: Corpus
 result = pretrain.run(compose_command("pretrain", sys.argv[1:]))
 torch.save(result.model.state_dict(), Path({out!r}) / f"rank{{os.environ['RANK']}}.pt")
 """
+
+
+def run_two_ranks(tmp_path: Path, corpus_root: Path, overrides: list[str], timeout: int = 300) -> dict:
+    """`torch.distributed.run --nproc_per_node 2` (gloo) of DDP_DRIVER on a corpus folder; asserts that both ranks end
+    with equal weights and returns rank 0's state dict."""
+    import subprocess
+    import sys
+
+    import torch
+
+    driver = tmp_path / "driver.py"
+    driver.write_text(DDP_DRIVER.format(root=str(corpus_root), out=str(tmp_path)))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(driver),
+           *overrides]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    return rank0

@@ -9,7 +9,7 @@ import signal
 import pytest
 import torch
 from ltg_helpers import tiny_ltg_model, tiny_ltg_overrides
-from run_helpers import DDP_DRIVER
+from run_helpers import run_two_ranks
 from safetensors.torch import load_file
 
 from babybias.errors import BabybiasError
@@ -129,18 +129,8 @@ def test_compiled_encoder_gives_the_eager_loss_and_gradients():
 @pytest.mark.ddp
 @pytest.mark.slow
 def test_two_process_ltg_bert_run_agrees_with_one_process(tmp_path, ltg_corpus):
-    import subprocess
-    import sys
-
     no_dropout = {"model.hidden_dropout": 0.0, "model.attention_dropout": 0.0, "train.checkpoint_steps": "[]"}
-    driver = tmp_path / "driver.py"
-    driver.write_text(DDP_DRIVER.format(root=str(ltg_corpus.path), out=str(tmp_path)))
-    args = tiny_ltg_overrides(tmp_path, name="ddp", steps=3, **no_dropout)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(driver), *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
-    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    rank0 = run_two_ranks(tmp_path, ltg_corpus.path, tiny_ltg_overrides(tmp_path, name="ddp", steps=3, **no_dropout))
     single = _pretrain(tiny_ltg_overrides(tmp_path, name="single", steps=3, **no_dropout)).model.state_dict()
     assert all(torch.allclose(rank0[k], single[k], atol=1e-5) for k in rank0)
 

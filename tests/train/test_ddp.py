@@ -3,27 +3,16 @@ and the result matches a single process on the same global batch (no dropout, so
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
 import torch
-from run_helpers import DDP_DRIVER as DRIVER
+from run_helpers import run_two_ranks
 from train_helpers import tiny_overrides
 
 
 @pytest.mark.ddp
 def test_two_process_gloo_run_agrees_with_one_process(tmp_path, tiny_corpus, monkeypatch):
     no_dropout = {"model.hidden_dropout": 0.0, "model.attention_dropout": 0.0, "train.checkpoint_steps": "[]"}
-    driver = tmp_path / "driver.py"
-    driver.write_text(textwrap.dedent(DRIVER.format(root=str(tiny_corpus.path), out=str(tmp_path))))
-    args = tiny_overrides(tmp_path, name="ddp", steps=3, **no_dropout)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(driver), *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
-    assert out.returncode == 0, out.stderr[-3000:]
-    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
-    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    rank0 = run_two_ranks(tmp_path, tiny_corpus.path, tiny_overrides(tmp_path, name="ddp", steps=3, **no_dropout))
 
     import babybias.commands.pretrain as pretrain
     from babybias.launch.compose import compose_command
