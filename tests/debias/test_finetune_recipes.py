@@ -119,7 +119,9 @@ def test_cds_fine_tunes_the_weights_with_the_seed_schedule_and_nothing_else(tmp_
     from babybias.train.checkpoint import verify_checkpoint
 
     assert verify_checkpoint(run / "model")  # checksums recorded, so a garbled file is found before it is used
-    inputs = json.loads((run / "meta.json").read_text())["inputs"]
+    meta = json.loads((run / "meta.json").read_text())
+    assert (meta["device"], meta["precision"]) == ("cpu", "fp32")  # what `babybias rerun` pins impl=auto to
+    inputs = meta["inputs"]
     assert inputs["data"] == "gap_flipped" and inputs["seq_len"] == 128  # 2^ceil(log2(longest)) capped at 128
     assert _run(tmp_path, shared_data, "cds")[1] is None  # DONE: skipped
 

@@ -184,7 +184,7 @@ def finetune(cfg, run_dir: RunDir, source: Path, device: torch.device,
               "an uninterrupted run of either config (recorded in meta.json)")
     run_dir.write_config(cfg)
     run_dir.write_meta(inputs={"init_from": str(source), "init_weights_sha256": tuner.source_sha256,
-                               **tuner.recipe.inputs}, device=str(device),
+                               **tuner.recipe.inputs}, device=str(device), precision=tuner.precision,
                        resumed_from=str(run_dir.path / "checkpoints") if step else "",
                        config_changes_on_resume=changes)
     logger = MetricsLogger(run_dir, cfg.wandb, to_jsonable(cfg), tuner.total, step)
@@ -226,8 +226,8 @@ class FineTuner:
         self.source_sha256 = weights_sha256(source)
         self.amp = precision.autocast_dtype(cfg.impl, device)
         # the model's forward runs under impl.precision's autocast (HFMaskedLM applies it); losses are fp32
-        name = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp]
-        self.lm, self.tokenizer = load_masked_lm(source, str(device), name)
+        self.precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp]
+        self.lm, self.tokenizer = load_masked_lm(source, str(device), self.precision)
         self.recipe = builders()[self.settings.method](cfg, self.lm, self.tokenizer, source)
         if len(self.recipe.examples) == 0:
             raise ConfigError(f"debias={self.settings.method}: no training examples",
