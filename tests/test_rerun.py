@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from babybias.launch.compose import compose_command
 from babybias.runs import RunDir

@@ -168,3 +168,25 @@ def test_run_lock_refuses_a_second_process_and_is_released_when_the_holder_dies(
     with runs.run_lock(folder) as path:  # the OS released the dead holder's lock
         with runs.RunDir(folder).lock():  # re-entrant within one process
             assert path.exists()
+
+
+def test_meta_records_whether_the_code_had_uncommitted_changes(tmp_path):
+    """git_commit alone names code that may not be what ran: a run from an edited checkout says so (git_dirty)."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = lambda *args: subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    (repo / "code.py").write_text("x = 1\n")
+    git("add", "code.py")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-q", "-m", "c")
+    (repo / "untracked.txt").write_text("run outputs are not code\n")
+    assert runs.git_dirty(repo) is False
+    (repo / "code.py").write_text("x = 2\n")
+    assert runs.git_dirty(repo) is True
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    assert runs.git_dirty(outside) in (None, False)  # no checkout: unknown (None), unless tmp is inside one
+    meta = json.loads(runs.RunDir(tmp_path / "run").create().write_meta().read_text())
+    assert meta["git_dirty"] == runs.git_dirty() and "git_commit" in meta

@@ -11,7 +11,7 @@ Besides the numbers it records everything they depend on:
     weights_sha256   sha256 of the checkpoint's weights file (hashed once per checkpoint and process)
     code_version     {"definition": the metric module's DEFINITION_VERSION, "babybias": the package version}
     inputs           registered checksums of the data files present for the benchmark's data sets
-    git_commit       recorded, not compared
+    git_commit       recorded, not compared (and git_dirty: uncommitted changes to tracked files)
 
 A stored result is reused only when all of these match (`stale_reason`): a retrained model, another
 precision, another option, a new metric definition or other data files mean a recomputation. The stem is the

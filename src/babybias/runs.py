@@ -330,6 +330,7 @@ class RunDir:
     def write_meta(self, inputs: dict[str, str] | None = None, **extra: Any) -> Path:
         meta = {
             "git_commit": git_commit(),
+            "git_dirty": git_dirty(),
             "python": platform.python_version(),
             "platform": platform.platform(),
             "packages": package_versions(),
@@ -412,6 +413,19 @@ def git_commit() -> str | None:
         return out.stdout.strip() or None
     except Exception:
         return None
+
+
+def git_dirty(folder: str | os.PathLike | None = None) -> bool | None:
+    """Whether the checkout babybias runs from (or `folder`'s) has uncommitted changes to tracked files (then `git_commit` alone does
+    not name the code that ran); None outside a git checkout (an installed wheel)."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10,
+            cwd=folder or Path(__file__).resolve().parent,
+        )
+    except Exception:
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
 
 
 def package_versions() -> dict[str, str]:

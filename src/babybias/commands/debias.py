@@ -15,7 +15,7 @@ from pathlib import Path
 
 from babybias.configs.debias import DebiasCommandConfig
 from babybias.errors import ConfigError
-from babybias.runs import git_commit, package_versions, resolve_seed, run_lock, to_jsonable
+from babybias.runs import git_commit, git_dirty, package_versions, resolve_seed, run_lock, to_jsonable
 
 
 def run(cfg: DebiasCommandConfig):
@@ -52,7 +52,7 @@ def _fit(cfg: DebiasCommandConfig, model_dir: Path, folder: Path):
 
     engine = ScoringEngine.from_checkpoint(model_dir, cfg.impl, progress=True)  # fp32: impl sets speed only
     config_text = OmegaConf.to_yaml(OmegaConf.create(to_jsonable(cfg)))
-    meta = {"git_commit": git_commit(), "packages": package_versions(), "device": str(engine.model.device),
+    meta = {"git_commit": git_commit(), "git_dirty": git_dirty(), "packages": package_versions(), "device": str(engine.model.device),
             "inputs": {"model": model_fingerprint(model_dir)}}
     artifact = fit_and_save(cfg.debias, engine, model_dir, folder, data_cfg=cfg.data, seed=cfg.seed,
                             corpus_file=cfg.corpus_file,

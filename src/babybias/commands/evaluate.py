@@ -38,7 +38,16 @@ from babybias.configs.evaluate import SUITES, EvaluateConfig
 from babybias.data import store
 from babybias.errors import BabybiasError, ConfigError
 from babybias.results import Variant, code_version, data_inputs, reuse_key, stale_reason, variant, weights_sha256
-from babybias.runs import RunDir, atomic_path, atomic_write_json, ensure_writable, git_commit, run_lock, to_jsonable
+from babybias.runs import (
+    RunDir,
+    atomic_path,
+    atomic_write_json,
+    ensure_writable,
+    git_commit,
+    git_dirty,
+    run_lock,
+    to_jsonable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +206,7 @@ def write_result(ckpt: Checkpoint, var: Variant, result, seconds: float, engine_
         "scoring": {"precision": var.precision, "autocast": var.precision != "fp32", "tf32": False},
         "weights_sha256": key["weights_sha256"], "code_version": key["code_version"], "inputs": key["inputs"],
         "n_examples": len(result.rows), "seconds": round(seconds, 3), "engine": engine_info,
-        "git_commit": git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "git_commit": git_commit(), "git_dirty": git_dirty(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if artifact is not None:  # what was applied, read from the artifact (not the request)
         payload["debias_applied"] = artifact.provenance()
