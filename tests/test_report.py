@@ -215,3 +215,20 @@ def test_the_report_states_the_interval_level_its_results_were_computed_at(tmp_p
     with pytest.raises(BabybiasError, match=r"intervals at different levels \(90% in .*, 99% in ") as err:
         gather(f"{root}/**")
     assert "bootstrap.level" in err.value.fix
+
+
+def test_a_report_saves_its_config_for_rerun_and_is_never_gathered_as_a_run(runs, tmp_path):
+    """The report folder had no config.yaml, so `babybias rerun <report>` refused it; with one, a later report over
+    runs/** (where reports go by default) must not list the earlier report as a run."""
+    import os
+    import subprocess
+    import sys
+
+    first = run_command("report", [f"runs={runs}/**", f"paths.runs={runs}", "name=r1"])
+    assert first == runs / "reports" / "r1" and "command: report" in (first / "config.yaml").read_text()
+    second = run_command("report", [f"runs={runs}/**", f"paths.runs={runs}", "name=r2"])
+    assert pd.read_csv(first / "runs.csv")["run"].tolist() == pd.read_csv(second / "runs.csv")["run"].tolist()
+    assert not any("reports" in run for run in pd.read_csv(second / "runs.csv")["run"])
+    out = subprocess.run([sys.executable, "-m", "babybias.cli", "rerun", str(first), "name=r3", "--cfg", "job"],
+                         capture_output=True, text=True, env={**os.environ, "WANDB_MODE": "disabled"}, timeout=120)
+    assert out.returncode == 0 and "name: r3" in out.stdout and f"runs: {runs}/**" in out.stdout, out.stderr[-2000:]

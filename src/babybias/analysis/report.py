@@ -70,7 +70,7 @@ def _is_run(folder: Path) -> bool:
     cfg = folder / "config.yaml"
     if not cfg.is_file() or folder.name == ".hydra" or folder.parent.name == "eval":
         return False
-    return "command" in _load_yaml(cfg)
+    return _load_yaml(cfg).get("command", "report") != "report"  # a report's own folder is not a run
 
 
 def _load_yaml(path: Path) -> dict:

@@ -6,6 +6,7 @@ Writes into `out` (default <paths.runs>/reports/<name>):
     runs.csv               one row per run: its configuration and final numbers (with `<metric> ci_low|ci_high`)
     *.png                  the plots whose data exists
     report.html            self-contained (plots inlined)     report.md   (plots beside it)
+    config.yaml            the resolved report config (`babybias rerun <out>` redraws it; never gathered as a run)
 """
 
 from __future__ import annotations
@@ -51,5 +52,8 @@ def _write_report(cfg: ReportConfig, gathered, out: Path) -> Path:
     note = (f"{len(main)} runs matching {cfg.runs}; {len(gathered.metrics)} metric rows in metrics.csv "
             f"(columns: {', '.join(gathered.metrics.columns)}).")
     html_path, md_path = render(cfg.title, sections, plots, out, note)
+    from babybias.runs import RunDir
+
+    RunDir(out).write_config(cfg)
     print(f"report: {html_path}\n        {md_path}\n{len(main)} runs, {len(plots)} plots")
     return out
