@@ -18,8 +18,8 @@ from babybias.errors import BabybiasError
 from babybias.runs import atomic_write_json, to_jsonable
 
 JOBS_FILE = "jobs.json"
-RUN_DIR_COMMANDS = ("corpus", "tokenizer", "pretrain", "unlearn", "study")
-"""Commands whose job writes a run directory of its own, with DONE last (see `run_dir_of`)."""
+NO_RUN_DIR_COMMANDS = ("evaluate", "compare", "report", "debias")
+"""Commands that write into runs named by their arguments, not into runs/<name>/<command> (see `run_dir_of`)."""
 
 
 def jsonable(obj: Any) -> Any:
@@ -46,7 +46,7 @@ def run_dir_of(cfg: Any) -> Optional[Path]:
     command = OmegaConf.select(cfg, "command", default=None)
     name = OmegaConf.select(cfg, "name", default=None)
     runs = OmegaConf.select(cfg, "paths.runs", default=None)
-    if not (command and name and runs) or command not in RUN_DIR_COMMANDS:
+    if not (command and name and runs) or command in NO_RUN_DIR_COMMANDS:
         return None
     if command == "study":
         return (Path(str(runs)) / str(name) / "study").absolute()
