@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 
 def compose_command(command: str, overrides: Sequence[str] = ()) -> Any:
@@ -34,4 +35,24 @@ def run_command(command: str, overrides: Sequence[str] = ()) -> Any:
 
     cfg = compose_command(command, overrides)
     configure_threads_for(cfg)  # as the CLI does: this process's share of the CPUs, or impl.num_threads
-    return importlib.import_module(COMMANDS[command][0]).run(cfg)
+    with outside_sweep():
+        return importlib.import_module(COMMANDS[command][0]).run(cfg)
+
+
+@contextlib.contextmanager
+def outside_sweep() -> Iterator[None]:
+    """Run a chained command as a run of its own, not as a member of the sweep whose job called it.
+
+    In a `-m` job (a study sent to Slurm) Hydra's config of that job is current, and `babybias.runs.run_dir_for`
+    would append the job's override suffix to every chained run: the study's arms would be trained into
+    runs/<arm>/<suffix>/pretrain while the study evaluates and tabulates runs/<arm>/pretrain, which it names itself.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    holder = HydraConfig.instance()
+    previous = holder.cfg
+    holder.cfg = None
+    try:
+        yield
+    finally:
+        holder.cfg = previous

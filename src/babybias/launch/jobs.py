@@ -18,6 +18,8 @@ from babybias.errors import BabybiasError
 from babybias.runs import atomic_write_json, to_jsonable
 
 JOBS_FILE = "jobs.json"
+NO_RUN_DIR_COMMANDS = ("evaluate", "compare", "report", "debias")
+"""Commands that write into runs named by their arguments, not into runs/<name>/<command> (see `run_dir_of`)."""
 
 
 def jsonable(obj: Any) -> Any:
@@ -29,10 +31,12 @@ def jsonable(obj: Any) -> Any:
 
 
 def run_dir_of(cfg: Any) -> Optional[Path]:
-    """The run directory a job's composed config will write to (None for commands without one).
+    """The run directory whose DONE marks a job's composed config as finished (None where the command writes none
+    of its own: `evaluate` writes into the evaluated run, `debias fit` beside the fitted model, `unlearn forget|audit`
+    into the run given as run=).
 
     Uses `babybias.runs.run_dir_for` itself, with this job's Hydra config made current for the call, so the
-    answer cannot drift from what the job does.
+    answer cannot drift from what the job does. A study names its folder itself: runs/<name>/study.
     """
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
@@ -42,8 +46,14 @@ def run_dir_of(cfg: Any) -> Optional[Path]:
     command = OmegaConf.select(cfg, "command", default=None)
     name = OmegaConf.select(cfg, "name", default=None)
     runs = OmegaConf.select(cfg, "paths.runs", default=None)
-    if not (command and name and runs):
+    if not (command and name and runs) or command in NO_RUN_DIR_COMMANDS:
         return None
+    if command == "study":
+        return (Path(str(runs)) / str(name) / "study").absolute()
+    if command == "unlearn" and OmegaConf.select(cfg, "action", default="run") != "run":
+        return None
+    if command == "pretrain" and OmegaConf.select(cfg, "dryrun", default=False):
+        command = "pretrain-dryrun"
     holder = HydraConfig.instance()
     previous = holder.cfg
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import Iterable, List
 
@@ -47,7 +48,7 @@ def resubmit(sweep_dir: str | Path, states: Iterable[RunState]) -> List[dict]:
         launcher = delayed.function
         with _cwd(jobs.get("cwd")):
             job = launcher._executor().submit(launcher, *delayed.args, **delayed.kwargs)
-        updated.append({**entry, "job_id": str(job.job_id), **jobs_file.submitit_paths(job)})
+        updated.append({**entry, "job_id": str(job.job_id), "submitted_at": time.time(), **jobs_file.submitit_paths(job)})
     if updated:
         jobs_file.record(sweep_dir, updated)
     return updated

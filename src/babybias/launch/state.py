@@ -111,13 +111,26 @@ def submitit_result(result_pickle: Optional[str]) -> Optional[str]:
     return None
 
 
+def _done(entry: dict) -> bool:
+    """The job's run directory holds DONE, and (for a `force=true` job, which runs a finished run again) one that
+    was written after the job was submitted: the earlier run's DONE stays there until the job clears it."""
+    if not entry.get("run_dir"):
+        return False
+    marker = Path(entry["run_dir"]) / "DONE"
+    try:
+        written = marker.stat().st_mtime
+    except OSError:
+        return False
+    return not (entry.get("force") and entry.get("job_id") and written < float(entry.get("submitted_at") or 0))
+
+
 def sweep_states(jobs: dict) -> list[RunState]:
     """The state of every entry of a parsed jobs.json."""
     entries = jobs["jobs"]
     slurm = slurm_states(e.get("job_id") for e in entries) if jobs.get("cluster") == "slurm" else {}
     out = []
     for e in entries:
-        done = bool(e.get("run_dir")) and (Path(e["run_dir"]) / "DONE").exists()
+        done = _done(e)
         if e.get("skipped") and not e.get("job_id"):
             state, detail = ("DONE", "skipped at submission") if done else ("skipped", e["skipped"])
         else:

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Sequence
 
@@ -64,6 +65,31 @@ def _is_preemption(outcome: Any) -> bool:
     if isinstance(outcome, SystemExit):
         return outcome.code == preempted_exit_code()
     return isinstance(outcome, BaseException) and type(outcome).__name__ == "Preempted"
+
+
+def check_distinct_run_dirs(planned: Sequence[dict], excluded_keys: Sequence[str] = ()) -> None:
+    """Refuse a sweep in which two jobs would write one run directory (they would resume, skip or lock out each
+    other's run, and the sweep would report one model for two settings): e.g. `impl=cpu,cpu_bf16`, `impl` being left
+    out of run-directory names, or a value listed twice."""
+    from babybias.errors import BabybiasError
+
+    first: dict = {}
+    for entry in planned:
+        run_dir = entry.get("run_dir")
+        if run_dir is None:
+            continue
+        other = first.setdefault(run_dir, entry)
+        if other is entry:
+            continue
+        a, b = set(other["overrides"]), set(entry["overrides"])
+        differing = sorted({o.partition("=")[0] for o in a ^ b})
+        unnamed = [k for k in differing if k.lstrip("+~") in excluded_keys]
+        why = (f"{', '.join(unnamed)} {'is' if len(unnamed) == 1 else 'are'} not part of sweep run-directory names"
+               if unnamed else "their overrides name the same run")
+        raise BabybiasError(
+            f"sweep jobs #{other['num']} ({' '.join(other['overrides'])}) and #{entry['num']} "
+            f"({' '.join(entry['overrides'])}) would both write {run_dir} ({why})",
+            fix="sweep each value in a command of its own with its own name=, and list each value once")
 
 
 class SweepLauncherMixin:
@@ -130,24 +156,35 @@ class SweepLauncherMixin:
         return cfg
 
     def _plan(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, sweep_dir: Path):
-        """(jobs.json entries, submitit argument tuples of the jobs to submit): DONE runs are left out."""
+        """(jobs.json entries, submitit argument tuples of the jobs to submit): DONE runs are left out, unless the
+        job asks for `force=true` (it runs again) or is a study (it re-tabulates with the settings asked for now)."""
         planned: List[dict] = []
         to_submit: List[tuple] = []
         for offset, overrides in enumerate(job_overrides):
             num = initial_job_idx + offset
             cfg = self._sweep_config(overrides, num)
             run_dir = jobs_file.run_dir_of(cfg)
+            forced = bool(OmegaConf.select(cfg, "force", default=False))
             entry = {"num": num, "overrides": list(overrides), "run_dir": str(run_dir) if run_dir else None,
                      "output_dir": str(sweep_dir / str(cfg.hydra.sweep.subdir)), "job_id": None}
+            if forced:
+                entry["force"] = True
             shown = " ".join(filter_overrides(overrides))
-            if self.skip_done and run_dir is not None and (run_dir / "DONE").exists():
+            skippable = not forced and OmegaConf.select(cfg, "command", default=None) != "study"
+            if self.skip_done and skippable and run_dir is not None and (run_dir / "DONE").exists():
                 entry["skipped"] = "DONE"
                 log.info(f"\t#{num} : {shown}  (DONE already: skipped)")
             else:
                 log.info(f"\t#{num} : {shown}")
                 to_submit.append((list(overrides), "hydra.sweep.dir", num, f"job_id_for_{num}", Singleton.get_state()))
             planned.append(entry)
+        check_distinct_run_dirs(planned, self._excluded_keys())
         return planned, to_submit
+
+    def _excluded_keys(self) -> List[str]:
+        """The override keys left out of sweep run-directory names (hydra.job.config.override_dirname)."""
+        keys = OmegaConf.select(self.config, "hydra.job.config.override_dirname.exclude_keys", default=None)  # type: ignore
+        return [str(k) for k in keys or []]
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None  # type: ignore[attr-defined]
@@ -161,6 +198,7 @@ class SweepLauncherMixin:
             job = by_num.get(entry["num"])
             if job is not None:
                 entry["job_id"] = str(job.job_id)
+                entry["submitted_at"] = time.time()
                 entry.update(jobs_file.submitit_paths(job))
         jobs_file.record(
             sweep_dir,
