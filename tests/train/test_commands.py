@@ -39,3 +39,18 @@ def test_tokenizer_then_pretrain_share_the_cached_tokenizer(tmp_path, shared_dat
     assert meta["inputs"] == {"corpus_key": corpus["key"], "tokenizer_key": tok_dir.name,
                               "tokenizer_sha256": file_sha256(tok_dir / "tokenizer.json")}
     assert (run / "tokenizer" / "tokenizer.json").read_bytes() == (tok_dir / "tokenizer.json").read_bytes()
+
+
+def test_config_changes_ignore_the_debias_recipe_of_a_run_without_debiasing(tmp_path):
+    """A plain run never reads debias.*: a change there is no change of its results (and is not reported on a DONE
+    rerun, a resume or a study rerun); under debias=cds the same change is one."""
+    from babybias.launch.compose import compose_command
+    from babybias.runs import RunDir
+    from babybias.train.resume import config_changes
+
+    for method, expected in (("none", {}), ("cds", {"debias.lr": [2e-5, 3e-5]})):
+        run = RunDir(tmp_path / method).create()
+        base = ["init_from=x"] if method == "cds" else []
+        overlay = [f"debias={method}"] if method != "none" else ["debias.lr=2e-5"]
+        run.write_config(compose_command("pretrain", [*base, *overlay]))
+        assert config_changes(run, compose_command("pretrain", [*base, *overlay, "debias.lr=3e-5"])) == expected

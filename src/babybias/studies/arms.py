@@ -24,8 +24,6 @@ def check_arm_settings(run_dir: Path, cfg) -> None:
     if cfg.force or cfg.resume is False or not (Path(run_dir) / "config.yaml").is_file():
         return
     changes = rerun_changes(RunDir(run_dir), cfg, cfg.seed)
-    if cfg.debias.method == "none" and "debias.method" not in changes:  # a debiasing recipe a plain run never reads
-        changes = {k: v for k, v in changes.items() if not k.startswith("debias.")}
     if changes:
         listed = "; ".join(f"{k}: {old!r} (trained) vs {new!r} (now)" for k, (old, new) in list(changes.items())[:6])
         more = f" and {len(changes) - 6} more" if len(changes) > 6 else ""

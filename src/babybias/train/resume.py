@@ -94,16 +94,19 @@ RESUME_NEUTRAL = ("impl", "wandb", "resume", "force", "paths", "data")
 
 
 def config_changes(run_dir: RunDir, cfg: Any) -> dict[str, list[Any]]:
-    """Result-changing settings that differ between the run's saved config.yaml and `cfg`: {dotted key: [old, new]}."""
+    """Result-changing settings that differ between the run's saved config.yaml and `cfg`: {dotted key: [old, new]}.
+    The `debias.*` recipe settings of a run without debiasing (debias.method none, then and now) change nothing."""
     from babybias.runs import to_jsonable
 
     if not (run_dir.path / "config.yaml").exists():
         return {}
     old = _flatten(run_dir.read_config())
     new = _flatten(to_jsonable(cfg))
+    plain = old.get("debias.method", "none") == new.get("debias.method", "none") == "none"
     keys = sorted(set(old) | set(new))
     return {k: [old.get(k), new.get(k)] for k in keys
-            if k.split(".")[0] not in RESUME_NEUTRAL and old.get(k) != new.get(k)}
+            if k.split(".")[0] not in RESUME_NEUTRAL and old.get(k) != new.get(k)
+            and not (plain and k.startswith("debias."))}
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
